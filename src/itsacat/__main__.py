@@ -1,0 +1,5 @@
+import sys
+
+from itsacat.cli import main
+
+sys.exit(main())
