@@ -20,6 +20,7 @@ Conversion rules, applied in this order:
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,19 +59,18 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX
                          "picture's bytes")
     image = _open_checked(data, name, max_pixels)
 
+    image_format, size = image.format, (image.width, image.height)
     try:
         frames = getattr(image, "n_frames", 1)
         image.seek(0)
         image.load()
-        image = ImageOps.exif_transpose(image)
-        rgb = to_rgb8(image)
+        rgb = to_rgb8(ImageOps.exif_transpose(image))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ImageError("undecodable_image", f"{name}: the {image.format} image is corrupt "
+        raise ImageError("undecodable_image", f"{name}: the {image_format} image is corrupt "
                          f"or truncated ({error})") from None
 
     resized = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
-    return DecodedImage(np.asarray(resized, dtype=np.uint8), image.format or "unknown",
-                        (image.width, image.height), frames)
+    return DecodedImage(np.asarray(resized, dtype=np.uint8), image_format, size, frames)
 
 
 def _open_checked(data: bytes, name: str, max_pixels: int) -> Image.Image:
@@ -86,9 +86,13 @@ def _open_checked(data: bytes, name: str, max_pixels: int) -> Image.Image:
                              f"supported; send one of {', '.join(SUPPORTED_FORMATS)}") from None
         raise ImageError("undecodable_image", f"{name}: not a recognised image format; send "
                          f"one of {', '.join(SUPPORTED_FORMATS)}") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError("too_many_pixels", f"{name}: the image header declares more pixels "
-                         "than the decoder allows; send a smaller picture") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        # Pillow's own bomb check runs inside open(), before ours can see the size; its
+        # message carries the declared pixel count.
+        declared = re.search(r"\((\d+) pixels\)", str(error))
+        count = f"{int(declared.group(1)):,} pixels" if declared else "more pixels"
+        raise ImageError("too_many_pixels", f"{name}: the image header declares {count}, "
+                         f"over the limit of {max_pixels:,}; send a smaller picture") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise ImageError("undecodable_image", f"{name}: cannot read the image header "
                          f"({error})") from None
