@@ -7,6 +7,7 @@ A run folder holds what the reference design wrote to S3, plus what itsacat adds
     parameters.json  the network spec the run used
     classes.json     the data set's class names
     checkpoint.npz   the latest checkpoint, removed when the run completes
+    insight.json     per-layer weight and gradient norms and activations, sampled epochs
 
 Epochs are numbered from 0, as the reference `results.json` numbers them.
 """
@@ -31,6 +32,7 @@ from itsacat import __version__
 from itsacat.data import Dataset
 from itsacat.errors import ItsacatError
 from itsacat.nn import Model, NetworkSpec, Parameters, initialize
+from itsacat.nn.insight import InsightLog
 from itsacat.nn.io import save_model, write_json_atomic
 from itsacat.report.metrics import Metrics, evaluate_predictions
 from itsacat.training.engine import Engine
@@ -38,6 +40,9 @@ from itsacat.training.engine import Engine
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.npz"
+# A cost this many times above the first epoch's means the steps overshoot: an untrained
+# network's cross-entropy is near ln 2, and no working learning rate multiplies it by 100.
+DIVERGENCE_FACTOR = 100.0
 RESULTS_FILE = "results.json"
 
 
@@ -142,11 +147,12 @@ def run_epochs(state: RunState, X: np.ndarray, Y: np.ndarray, spec: NetworkSpec,
 
     Returns True when training stopped early at the threshold.
     """
+    insight = InsightLog.resume(folder, spec, X, Y, state.next_epoch, state.params)
     while state.next_epoch < spec.epochs:
         epoch = state.next_epoch
         started = time.perf_counter()
         result = engine.run_epoch(state.params, X, Y, spec, epoch)
-        check_divergence(result.params, result.cost, epoch, spec)
+        check_divergence(result.params, result.cost, state.costs[:1], epoch, spec)
 
         state.params = result.params
         state.costs.append(result.cost)
@@ -157,6 +163,8 @@ def run_epochs(state: RunState, X: np.ndarray, Y: np.ndarray, spec: NetworkSpec,
             observer.epoch_finished(state.run_id, epoch, result.cost, result.stats,
                                     state.elapsed)
 
+        # Before the checkpoint, so that a checkpoint never runs ahead of insight.json.
+        insight.record_due(epoch, state.params, stopping=result.cost <= spec.threshold)
         if state.next_epoch % checkpoint_every == 0:
             save_checkpoint(folder, state, spec)
         if result.cost <= spec.threshold:
@@ -166,15 +174,20 @@ def run_epochs(state: RunState, X: np.ndarray, Y: np.ndarray, spec: NetworkSpec,
     return False
 
 
-def check_divergence(params: Parameters, epoch_cost: float, epoch: int, spec: NetworkSpec
-                     ) -> None:
-    """Stop a run whose weights or cost stopped being finite, before they are saved."""
-    if np.isfinite(epoch_cost) and params.is_finite():
+def check_divergence(params: Parameters, epoch_cost: float, first_cost: list[float],
+                     epoch: int, spec: NetworkSpec) -> None:
+    """Stop a run whose cost exploded or whose weights stopped being finite, before they
+    are saved."""
+    if not np.isfinite(epoch_cost) or not params.is_finite():
+        problem = "the cost" if not np.isfinite(epoch_cost) else "the weights"
+        problem += " became infinite or NaN"
+    elif first_cost and epoch_cost > DIVERGENCE_FACTOR * first_cost[0]:
+        problem = (f"the cost rose to {epoch_cost:.4g}, over {DIVERGENCE_FACTOR:g} times the "
+                   f"first epoch's {first_cost[0]:.4g}")
+    else:
         return
-    raise TrainingError("diverged", f"training diverged at epoch {epoch}: the "
-                        f"{'cost' if not np.isfinite(epoch_cost) else 'weights'} became "
-                        f"infinite or NaN with learning_rate {spec.learning_rate}; lower the "
-                        "learning rate")
+    raise TrainingError("diverged", f"training diverged at epoch {epoch}: {problem} with "
+                        f"learning_rate {spec.learning_rate}; lower the learning rate")
 
 
 def finish_run(state: RunState, dataset: Dataset, spec: NetworkSpec, engine: Engine,
