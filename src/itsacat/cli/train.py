@@ -42,6 +42,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
                         help="write a checkpoint every N epochs (default 100)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the HTML report (RUN/report/report.html)")
     parser.set_defaults(handler=run)
 
 
@@ -72,10 +74,12 @@ def run(args) -> int:
 
     result = train(dataset, spec, engine, folder, observers=[ProgressDisplay(spec.epochs)],
                    checkpoint_every=args.checkpoint_every, resume=bool(args.resume))
+    report = None if args.no_report else _write_report(folder, dataset)
 
     if args.json:
         print_json({"run": result.results["run"], "folder": str(folder),
-                    "metrics": result.results["metrics"]})
+                    "metrics": result.results["metrics"],
+                    "report": str(report) if report else None})
         return 0
     train_m, test_m = result.train_metrics, result.test_metrics
     stop = " (stopped early at the threshold)" if result.stopped_early else ""
@@ -84,8 +88,16 @@ def run(args) -> int:
     print(f"train accuracy {train_m.accuracy:.4f}   test accuracy {test_m.accuracy:.4f}   "
           f"test F1 {test_m.f1:.4f}")
     print(f"run folder: {folder}")
+    if report:
+        print(f"report: {report}")
     return 0
 
 
 def _run_name() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+
+
+def _write_report(folder: Path, dataset) -> Path:
+    from itsacat.report import write_report  # loads matplotlib, so only after training
+
+    return write_report(folder, dataset).absolute()
