@@ -92,7 +92,7 @@ def layer_forward(W: Array, b: Array, A_prev: Array, activation: str) -> tuple[A
 
 def forward(params: Parameters, X: Array, activations: tuple[str, ...]
             ) -> tuple[Array, list[LayerCache]]:
-    """Run the network on `X` `(n_x, m)`; return the output `A[L]` `(1, m)` and each layer's cache."""
+    """Run the network on `X` `(n_x, m)`; return `A[L]` `(1, m)` and every layer's cache."""
     A = X
     caches = []
     for l in range(1, params.layers + 1):

@@ -7,6 +7,8 @@ checkpoints, results. Engines register themselves in `ENGINES` by name.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -54,14 +56,9 @@ def create_engine(name: str, **options: Any) -> Engine:
     # Engines with optional dependencies register on import; importing here keeps
     # `itsacat --help` fast and lets the vectorized engine run without them.
     import itsacat.training.vectorized  # noqa: F401
-    try:
-        import itsacat.serverless.engine  # noqa: F401
-    except ImportError:
-        pass
-    try:
-        import itsacat.training.torch_engine  # noqa: F401
-    except ImportError:
-        pass
+    for module in ("itsacat.serverless.engine", "itsacat.training.torch_engine"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
 
     if name not in ENGINES:
         raise ItsacatError("unknown_engine", f"engine {name!r} is not available; choose one of "

@@ -14,6 +14,7 @@ Epochs are numbered from 0, as the reference `results.json` numbers them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -297,10 +298,9 @@ class _sigterm_as_interrupt:
 
     def __enter__(self):
         self.previous = None
-        try:
+        # signal.signal raises ValueError outside the main thread; leave signals alone there.
+        with contextlib.suppress(ValueError):
             self.previous = signal.signal(signal.SIGTERM, self._raise)
-        except ValueError:  # not the main thread: leave signals alone
-            pass
         return self
 
     def __exit__(self, *exc_info):
