@@ -8,6 +8,7 @@ from pathlib import Path
 from itsacat.cli.common import print_json, settings_from
 from itsacat.data import load_dataset
 from itsacat.nn import STRATEGIES, load_spec, parse_spec
+from itsacat.registry import RegistryRecorder, open_registry
 from itsacat.training import create_engine, train
 from itsacat.training.progress import ProgressDisplay
 
@@ -72,8 +73,10 @@ def run(args) -> int:
     folder = Path(args.resume or args.out or settings.runs_dir / _run_name())
     engine = create_engine(args.engine)
 
-    result = train(dataset, spec, engine, folder, observers=[ProgressDisplay(spec.epochs)],
-                   checkpoint_every=args.checkpoint_every, resume=bool(args.resume))
+    with open_registry(settings) as registry:
+        observers = [ProgressDisplay(spec.epochs), RegistryRecorder(registry)]
+        result = train(dataset, spec, engine, folder, observers=observers,
+                       checkpoint_every=args.checkpoint_every, resume=bool(args.resume))
     report = None if args.no_report else _write_report(folder, dataset)
 
     if args.json:

@@ -11,10 +11,6 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
@@ -79,6 +75,12 @@ def migrate(engine: Engine) -> None:
     (the SQLite write lock, or a PostgreSQL advisory lock) and the revision is read again
     once the lock is held.
     """
+    # Imported here because Alembic takes a noticeable share of the command line's start-up.
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     config = Config()
     config.set_main_option("script_location", MIGRATIONS)
     head = ScriptDirectory.from_config(config).get_current_head()

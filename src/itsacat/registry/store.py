@@ -355,7 +355,7 @@ class Registry:
                                     f"already in slot {slot}; nothing to promote")
             change = _move_slot(connection, state, version_id, state.version_id,
                                 SlotAction.promote, by, reason)
-        log.info("slot %s: %s -> %s by %s (%s)", slot, describe_version(expected),
+        log.info("slot %s: %s -> %s by %s, reason %r", slot, describe_version(expected),
                  describe_version(version_id), by, reason)
         return change
 
@@ -374,7 +374,7 @@ class Registry:
                                     "instead")
             change = _move_slot(connection, state, state.previous_version_id,
                                 state.version_id, SlotAction.rollback, by, reason)
-        log.info("slot %s: rolled back from %s to %s by %s (%s)", slot,
+        log.info("slot %s: rolled back from %s to %s by %s, reason %r", slot,
                  describe_version(change.from_version_id),
                  describe_version(change.to_version_id), by, reason)
         return change
