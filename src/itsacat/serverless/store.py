@@ -1,0 +1,301 @@
+"""The parameter store: the only thing the serverless functions share.
+
+It holds arrays, JSON values and counters under string keys, in one namespace per run.
+Arrays travel as bytes behind a fixed 64-byte header that gives their dtype, shape and memory
+order, so a reader never guesses a shape from a key name. Two backends:
+
+`memory` (the default) keeps the encoded bytes in a dict in this process. Reading returns a
+read-only view of them (`np.frombuffer`, no copy), so a minibatch's input is stored once per
+epoch and every neuron of the first layer reads the same memory.
+
+`redis://host:port/db` keeps them in a Redis server, as the reference design kept its weights
+in ElastiCache. Keys are `itsacat:<namespace>:<key>` and expire after `KEY_TTL_SECONDS`, so a
+run killed before it could clean up leaves nothing behind for long.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+import uuid
+from typing import Any, Protocol
+
+import numpy as np
+
+from itsacat.errors import ItsacatError
+
+HEADER = struct.Struct("<4s8sB?2x6q")  # magic, dtype.str, ndim, Fortran order, shape
+HEADER_SIZE = 64  # HEADER padded so that the data of any dtype starts aligned
+MAGIC = b"ICA1"
+MAX_DIMENSIONS = 6
+KEY_TTL_SECONDS = 24 * 3600
+
+
+class ParamStoreError(ItsacatError):
+    """A parameter store that cannot be reached or holds something unexpected.
+
+    `resumable` is True when the run's checkpoint is still good and `--resume` can continue
+    once the store is back.
+    """
+
+    def __init__(self, code: str, message: str, resumable: bool = False):
+        super().__init__(code, message)
+        self.resumable = resumable
+
+
+def encode_array(array: np.ndarray) -> bytearray:
+    """Return the header and the bytes of `array` in one buffer, copying the data once."""
+    if array.ndim > MAX_DIMENSIONS:
+        raise ValueError(f"cannot store an array of {array.ndim} dimensions; at most "
+                         f"{MAX_DIMENSIONS} are supported")
+    fortran = array.flags.f_contiguous and not array.flags.c_contiguous
+    shape = tuple(array.shape) + (0,) * (MAX_DIMENSIONS - array.ndim)
+    buffer = bytearray(HEADER_SIZE + array.nbytes)
+    HEADER.pack_into(buffer, 0, MAGIC, array.dtype.str.encode(), array.ndim, fortran, *shape)
+    target = np.frombuffer(buffer, dtype=array.dtype, offset=HEADER_SIZE, count=array.size)
+    target.reshape(array.shape, order="F" if fortran else "C")[...] = array
+    return buffer
+
+
+def decode_array(buffer: bytes | bytearray | memoryview, key: str) -> np.ndarray:
+    """Return a read-only array viewing `buffer`, as described by its header."""
+    magic, dtype, ndim, fortran, *shape = HEADER.unpack_from(buffer, 0)
+    if magic != MAGIC:
+        raise ParamStoreError("invalid_value", f"parameter store key {key!r} holds no array "
+                              "(its header is missing); it was written by something else")
+    shape = shape[:ndim]
+    count = int(np.prod(shape)) if shape else 1
+    array = np.frombuffer(buffer, dtype=np.dtype(dtype.rstrip(b"\0").decode()),
+                          offset=HEADER_SIZE, count=count)
+    array = array.reshape(shape, order="F" if fortran else "C")
+    array.flags.writeable = False
+    return array
+
+
+class ParamStore(Protocol):
+    """What the functions may do with the store. `bytes_moved` counts array and JSON payload
+    bytes written and read through this handle."""
+
+    url: str
+    namespace: str
+    bytes_moved: int
+
+    def put_array(self, key: str, array: np.ndarray) -> None: ...
+
+    def get_array(self, key: str) -> np.ndarray: ...
+
+    def put_json(self, key: str, value: Any) -> None: ...
+
+    def get_json(self, key: str, default: Any = None) -> Any: ...
+
+    def put_if_absent(self, key: str, value: Any) -> bool: ...
+
+    def increment(self, key: str, amount: int = 1) -> int: ...
+
+    def add_member(self, key: str, member: str) -> int: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+
+    def clear(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """The parameter store inside this process; one lock makes every operation atomic."""
+
+    def __init__(self, namespace: str):
+        self.url = "memory"
+        self.namespace = namespace
+        self.bytes_moved = 0
+        self._values: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def put_array(self, key: str, array: np.ndarray) -> None:
+        buffer = encode_array(array)
+        with self._lock:
+            self._values[key] = buffer
+            self.bytes_moved += array.nbytes
+
+    def get_array(self, key: str) -> np.ndarray:
+        with self._lock:
+            buffer = self._values.get(key)
+            if buffer is None:
+                raise _missing(self, key)
+            self.bytes_moved += len(buffer) - HEADER_SIZE
+        return decode_array(buffer, key)
+
+    def put_json(self, key: str, value: Any) -> None:
+        text = json.dumps(value)
+        with self._lock:
+            self._values[key] = text
+            self.bytes_moved += len(text)
+
+    def get_json(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            text = self._values.get(key)
+            if text is None:
+                return default
+            self.bytes_moved += len(text)
+        return json.loads(text)
+
+    def put_if_absent(self, key: str, value: Any) -> bool:
+        text = json.dumps(value)
+        with self._lock:
+            if key in self._values:
+                return False
+            self._values[key] = text
+            return True
+
+    def increment(self, key: str, amount: int = 1) -> int:
+        with self._lock:
+            count = int(self._values.get(key, 0)) + amount
+            self._values[key] = count
+            return count
+
+    def add_member(self, key: str, member: str) -> int:
+        with self._lock:
+            members = self._values.setdefault(key, set())
+            if member in members:
+                return 0
+            members.add(member)
+            return len(members)
+
+    def exists(self, key: str) -> bool:
+        return key in self._values
+
+    def delete_prefix(self, prefix: str) -> int:
+        with self._lock:
+            doomed = [key for key in self._values if key.startswith(prefix)]
+            for key in doomed:
+                del self._values[key]
+        return len(doomed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+    def close(self) -> None:
+        pass
+
+
+class RedisStore:
+    """The parameter store in a Redis server. Connection failures become `ParamStoreError`."""
+
+    def __init__(self, url: str, namespace: str):
+        import redis
+
+        self.url = url
+        self.namespace = namespace
+        self.bytes_moved = 0
+        self._prefix = f"itsacat:{namespace}:"
+        self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        try:
+            self._client = redis.Redis.from_url(url, socket_timeout=10,
+                                                socket_connect_timeout=5)
+        except ValueError as error:
+            raise ParamStoreError("invalid_store_url", f"parameter store URL {url!r} is "
+                                  f"invalid ({error}); expected redis://host:port/db or "
+                                  "memory") from None
+        self._call(self._client.ping)
+
+    def put_array(self, key: str, array: np.ndarray) -> None:
+        buffer = encode_array(array)
+        self._call(self._client.set, self._prefix + key, memoryview(buffer),
+                   ex=KEY_TTL_SECONDS)
+        self.bytes_moved += array.nbytes
+
+    def get_array(self, key: str) -> np.ndarray:
+        buffer = self._call(self._client.get, self._prefix + key)
+        if buffer is None:
+            raise _missing(self, key)
+        self.bytes_moved += len(buffer) - HEADER_SIZE
+        return decode_array(buffer, key)
+
+    def put_json(self, key: str, value: Any) -> None:
+        text = json.dumps(value)
+        self._call(self._client.set, self._prefix + key, text, ex=KEY_TTL_SECONDS)
+        self.bytes_moved += len(text)
+
+    def get_json(self, key: str, default: Any = None) -> Any:
+        text = self._call(self._client.get, self._prefix + key)
+        if text is None:
+            return default
+        self.bytes_moved += len(text)
+        return json.loads(text)
+
+    def put_if_absent(self, key: str, value: Any) -> bool:
+        return bool(self._call(self._client.set, self._prefix + key, json.dumps(value),
+                               nx=True, ex=KEY_TTL_SECONDS))
+
+    def increment(self, key: str, amount: int = 1) -> int:
+        pipeline = self._client.pipeline(transaction=True)
+        pipeline.incrby(self._prefix + key, amount)
+        pipeline.expire(self._prefix + key, KEY_TTL_SECONDS)
+        count, _ = self._call(pipeline.execute)
+        return int(count)
+
+    def add_member(self, key: str, member: str) -> int:
+        # SADD and SCARD in one MULTI/EXEC: of two members added at the same moment, only
+        # one can see the set complete.
+        pipeline = self._client.pipeline(transaction=True)
+        pipeline.sadd(self._prefix + key, member)
+        pipeline.scard(self._prefix + key)
+        pipeline.expire(self._prefix + key, KEY_TTL_SECONDS)
+        added, size, _ = self._call(pipeline.execute)
+        return int(size) if added else 0
+
+    def exists(self, key: str) -> bool:
+        return bool(self._call(self._client.exists, self._prefix + key))
+
+    def delete_prefix(self, prefix: str) -> int:
+        def delete() -> int:
+            deleted = 0
+            batch = []
+            for key in self._client.scan_iter(match=self._prefix + prefix + "*", count=1000):
+                batch.append(key)
+                if len(batch) == 1000:
+                    deleted += self._client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                deleted += self._client.unlink(*batch)
+            return deleted
+        return self._call(delete)
+
+    def clear(self) -> None:
+        self.delete_prefix("")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, operation, *args, **kwargs):
+        try:
+            return operation(*args, **kwargs)
+        except self._errors as error:
+            raise ParamStoreError(
+                "store_unreachable", f"parameter store {self.url} is unreachable ({error}); "
+                "check that Redis is running there, then continue the run with "
+                "`itsacat train --resume <run folder>`", resumable=True) from None
+
+
+def _missing(store, key: str) -> ParamStoreError:
+    return ParamStoreError("missing_key", f"parameter store {store.url} has no key {key!r} "
+                           f"in namespace {store.namespace}; the run's state was lost or "
+                           "cleaned up, so resume the run from its checkpoint")
+
+
+def open_store(url: str, namespace: str | None = None) -> ParamStore:
+    """Open the store at `url` ("memory" or "redis://host:port/db") for one run's namespace.
+
+    A new namespace is drawn when none is given.
+    """
+    namespace = namespace or uuid.uuid4().hex[:12]
+    if url == "memory":
+        return MemoryStore(namespace)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStore(url, namespace)
+    raise ParamStoreError("invalid_store_url", f"parameter store URL {url!r} is not "
+                          "supported; use memory or redis://host:port/db")
