@@ -32,6 +32,12 @@ def add_parser(subparsers) -> None:
                         "reference 20-7-5-1 network")
     parser.add_argument("--engine", default="vectorized",
                         help="how to execute the mathematics: vectorized (default), serverless")
+    parser.add_argument("--executor", choices=["inline", "threads", "ray"], default="inline",
+                        help="where serverless invocations run: inline (default, one thread, "
+                             "deterministic), threads (a pool), ray (Ray tasks)")
+    parser.add_argument("--param-store", metavar="URL",
+                        help="serverless parameter store: memory or redis://host:port/db "
+                             "(default: $ITSACAT_PARAM_STORE or memory)")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES),
                         help="how minibatches combine (overrides the spec)")
     parser.add_argument("--seed", type=int, help="random seed (overrides the spec)")
@@ -71,7 +77,10 @@ def run(args) -> int:
     dataset = load_dataset(args.data, args.test_data, test_ratio=args.test_ratio,
                            seed=spec.seed)
     folder = Path(args.resume or args.out or settings.runs_dir / _run_name())
-    engine = create_engine(args.engine)
+    options = ({"executor": args.executor,
+                "param_store": args.param_store or settings.param_store}
+               if args.engine == "serverless" else {})
+    engine = create_engine(args.engine, **options)
 
     with open_registry(settings) as registry:
         observers = [ProgressDisplay(spec.epochs), RegistryRecorder(registry)]

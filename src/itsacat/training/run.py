@@ -121,6 +121,10 @@ def train(dataset: Dataset, spec: NetworkSpec, engine: Engine, folder: str | Pat
                         f"--resume {folder}")
         raise
     except Exception as error:
+        # An engine that lost its backend (a parameter store that went away) marks the error
+        # resumable: the last finished epoch is good, so keep it for --resume.
+        if getattr(error, "resumable", False):
+            save_checkpoint(folder, state, spec)
         _notify_stopped(observers, state.run_id, "failed", str(error))
         raise
     finally:
