@@ -11,12 +11,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from PIL import Image
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from itsacat.serving.fetch import fetch_image
 from itsacat.serving.guards import read_image_input
 from itsacat.serving.pages import render_page
-from itsacat.serving.prediction import Prediction, classify
+from itsacat.serving.prediction import Prediction, classify_off_loop
 from itsacat.serving.routes import service_of
 from itsacat.serving.service import Service
 
@@ -74,8 +73,8 @@ async def predict(request: Request, service: ServiceDependency) -> Response:
     served = service.require_model()
     image = await read_image_input(request, service.settings.max_body_bytes,
                                    service.settings.fetch)
-    prediction, _ = await run_in_threadpool(classify, served, service.slot, image.data,
-                                            image.name, service.settings.max_pixels)
+    prediction, _ = await classify_off_loop(served, service.slot, image.data, image.name,
+                                            service.settings.max_pixels)
     _count(service, prediction)
     # Serialised here rather than through the response model: the hot path skips validation.
     return Response(json.dumps(prediction.to_json()), media_type="application/json")
@@ -91,7 +90,7 @@ async def image_page(service: ServiceDependency,
     """
     served = service.require_model()
     data = await fetch_image(image, service.settings.fetch)
-    prediction, decoded = await run_in_threadpool(classify, served, service.slot, data, image,
+    prediction, decoded = await classify_off_loop(served, service.slot, data, image,
                                                   service.settings.max_pixels)
     _count(service, prediction)
 
