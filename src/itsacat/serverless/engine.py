@@ -107,7 +107,10 @@ class ServerlessEngine:
         key = (id(X), id(Y), spec)
         if self._uploaded == key:
             return False
-        forget_run(self.store)
+        if self._uploaded is not None:
+            # Store handles may cache the data and minibatch inputs they read, keyed by name.
+            raise ValueError("a serverless engine trains one data set with one spec; create "
+                             "a new engine for another")
         self.store.put_json("spec", spec.to_json())
         self.store.put_array("data/X", X.T)  # (m, n_x): one example per row
         self.store.put_array("data/Y", Y)

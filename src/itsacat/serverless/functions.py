@@ -57,7 +57,7 @@ from itsacat.nn import (
     partition,
     update,
 )
-from itsacat.serverless.store import ParamStore
+from itsacat.serverless.store import ParamStore, ParamStoreError
 
 FORWARD, BACKWARD = "forward", "backward"
 Event = dict[str, Any]
@@ -71,7 +71,12 @@ def run_spec(store: ParamStore) -> NetworkSpec:
     key = (store.url, store.namespace)
     spec = _SPECS.get(key)
     if spec is None:
-        spec = _SPECS[key] = parse_spec(store.get_json("spec"), "parameter store spec")
+        document = store.get_json("spec")
+        if document is None:
+            raise ParamStoreError("missing_key", f"parameter store {store.url} holds no "
+                                  f"network spec in namespace {store.namespace}; the run was "
+                                  "never uploaded there or was already cleaned up")
+        spec = _SPECS[key] = parse_spec(document, "parameter store spec")
     return spec
 
 
@@ -119,7 +124,7 @@ def initialise(event: Event, store: ParamStore, runtime) -> None:
     """Check the run's spec and data, draw the first weights unless they were stored, and
     start the first epoch."""
     spec = run_spec(store)
-    n_x = store.get_array("data/X").shape[1]
+    n_x = store.get_array("data/X", cache=True).shape[1]
     epoch = event["epoch"]
     if not store.exists(f"weights/e{epoch}/b{spec.layers}/0"):
         write_parameters(store, f"weights/e{epoch}", initialize(spec, n_x))
@@ -133,7 +138,7 @@ def start_epoch(event: Event, store: ParamStore, runtime) -> None:
     trainer chain per minibatch (or only the first one, for a chained strategy)."""
     spec = run_spec(store)
     epoch = event["epoch"]
-    rows, Y = store.get_array("data/X"), store.get_array("data/Y")
+    rows, Y = store.get_array("data/X", cache=True), store.get_array("data/Y")
 
     # Epoch e starts only after epoch e-1 closed, and a late copy of that closing reads only
     # epoch e-1's keys, so epoch e-2's keys can no longer be read by anyone.
@@ -275,7 +280,7 @@ def neuron_forward(event: Event, store: ParamStore, runtime, spec: NetworkSpec) 
     l, i, mb = event["layer"], event["neuron"], minibatch_prefix(event)
     w = store.get_array(f"{event['weights']}/W{l}/{i}")  # (1, n_prev)
     b = store.get_array(f"{event['weights']}/b{l}/{i}")  # (1, 1)
-    Z, A = layer_forward(w, b, store.get_array(f"{mb}/A{l - 1}"), spec.activations[l - 1])
+    Z, A = layer_forward(w, b, _layer_input(store, mb, l), spec.activations[l - 1])
     store.put_array(f"{mb}/Z{l}/{i}", Z)
     store.put_array(f"{mb}/A{l}/{i}", A)
     fan_in(store, runtime, event, spec)
@@ -292,13 +297,19 @@ def neuron_backward(event: Event, store: ParamStore, runtime, spec: NetworkSpec)
         dZ = hidden_delta(dA, store.get_array(f"{mb}/Z{l}/{i}"), spec.activations[l - 1])
 
     w = store.get_array(f"{event['weights']}/W{l}/{i}")
-    dW, db, dA_prev = layer_backward(dZ, store.get_array(f"{mb}/A{l - 1}"), w,
+    dW, db, dA_prev = layer_backward(dZ, _layer_input(store, mb, l), w,
                                      need_dA_prev=l > 1)
     store.put_array(f"{mb}/dW{l}/{i}", dW)
     store.put_array(f"{mb}/db{l}/{i}", db)
     if dA_prev is not None:
         store.put_array(f"{mb}/dA_prev{l}/{i}", dA_prev)
     fan_in(store, runtime, event, spec)
+
+
+def _layer_input(store: ParamStore, mb: str, layer: int) -> np.ndarray:
+    # The minibatch's input is written once per epoch and read by every first-layer neuron
+    # twice, so a store handle may keep it.
+    return store.get_array(f"{mb}/A{layer - 1}", cache=layer == 1)
 
 
 def fan_in(store: ParamStore, runtime, event: Event, spec: NetworkSpec) -> None:

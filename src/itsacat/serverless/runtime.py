@@ -323,7 +323,8 @@ class Runtime:
         return invocation.id
 
     def run_until_idle(self) -> RuntimeStats:
-        """Deliver invocations until none is queued or outstanding; return the counters.
+        """Deliver invocations until none is queued, outstanding or running; return the
+        counters.
 
         Raises `InvocationError` when an invocation fails or is lost on every attempt.
         """
@@ -331,7 +332,9 @@ class Runtime:
         started, bytes_before = time.perf_counter(), self.store.bytes_moved
         outstanding: dict[str, _Pending] = {}
         try:
-            while self.queue or outstanding:
+            # Copies still in flight are waited for too: a late copy must not run after
+            # the caller has cleaned up the keys it reads.
+            while self.queue or outstanding or self.executor.in_flight:
                 self._deliver(outstanding)
                 if self.executor.in_flight == 0:
                     # Nothing running can still finish what is outstanding: it was lost.

@@ -11,6 +11,10 @@ epoch and every neuron of the first layer reads the same memory.
 `redis://host:port/db` keeps them in a Redis server, as the reference design kept its weights
 in ElastiCache. Keys are `itsacat:<namespace>:<key>` and expire after `KEY_TTL_SECONDS`, so a
 run killed before it could clean up leaves nothing behind for long.
+
+`get_array(key, cache=True)` is for keys that are written once with one value (a minibatch's
+input): a Redis store handle then keeps what it read, as a warm function container would, so
+the twenty first-layer neurons of a minibatch do not each pull its 6 MB input over the wire.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import struct
 import threading
 import uuid
+from collections import OrderedDict
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,6 +35,7 @@ HEADER_SIZE = 64  # HEADER padded so that the data of any dtype starts aligned
 MAGIC = b"ICA1"
 MAX_DIMENSIONS = 6
 KEY_TTL_SECONDS = 24 * 3600
+CACHE_BYTES = 256 * 2**20  # per Redis store handle, for `get_array(key, cache=True)`
 
 
 class ParamStoreError(ItsacatError):
@@ -83,7 +89,7 @@ class ParamStore(Protocol):
 
     def put_array(self, key: str, array: np.ndarray) -> None: ...
 
-    def get_array(self, key: str) -> np.ndarray: ...
+    def get_array(self, key: str, cache: bool = False) -> np.ndarray: ...
 
     def put_json(self, key: str, value: Any) -> None: ...
 
@@ -120,7 +126,7 @@ class MemoryStore:
             self._values[key] = buffer
             self.bytes_moved += array.nbytes
 
-    def get_array(self, key: str) -> np.ndarray:
+    def get_array(self, key: str, cache: bool = False) -> np.ndarray:
         with self._lock:
             buffer = self._values.get(key)
             if buffer is None:
@@ -193,6 +199,9 @@ class RedisStore:
         self.bytes_moved = 0
         self._prefix = f"itsacat:{namespace}:"
         self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_bytes = 0
+        self._cache_lock = threading.Lock()
         try:
             self._client = redis.Redis.from_url(url, socket_timeout=10,
                                                 socket_connect_timeout=5)
@@ -208,12 +217,29 @@ class RedisStore:
                    ex=KEY_TTL_SECONDS)
         self.bytes_moved += array.nbytes
 
-    def get_array(self, key: str) -> np.ndarray:
+    def get_array(self, key: str, cache: bool = False) -> np.ndarray:
+        if cache:
+            with self._cache_lock:
+                array = self._cache.get(key)
+                if array is not None:
+                    self._cache.move_to_end(key)
+                    return array
         buffer = self._call(self._client.get, self._prefix + key)
         if buffer is None:
             raise _missing(self, key)
         self.bytes_moved += len(buffer) - HEADER_SIZE
-        return decode_array(buffer, key)
+        array = decode_array(buffer, key)
+        if cache:
+            self._remember(key, array)
+        return array
+
+    def _remember(self, key: str, array: np.ndarray) -> None:
+        with self._cache_lock:
+            self._cache[key] = array
+            self._cache_bytes += array.nbytes
+            while self._cache_bytes > CACHE_BYTES and len(self._cache) > 1:
+                _, evicted = self._cache.popitem(last=False)
+                self._cache_bytes -= evicted.nbytes
 
     def put_json(self, key: str, value: Any) -> None:
         text = json.dumps(value)
@@ -267,6 +293,9 @@ class RedisStore:
 
     def clear(self) -> None:
         self.delete_prefix("")
+        with self._cache_lock:
+            self._cache.clear()
+            self._cache_bytes = 0
 
     def close(self) -> None:
         self._client.close()
