@@ -36,8 +36,8 @@ def cost_figure(costs: list[float], snapshots: list[dict[str, Any]]) -> Figure:
         axes.plot([item["epoch"] for item in snapshots], [item["cost"] for item in snapshots],
                   "o", markersize=3, color="tab:orange",
                   label="cost on the whole training set after the epoch")
-    if costs and min(costs) > 0:
-        axes.set_yscale("log")
+    if costs and min(costs) > 0 and max(costs) > 10 * min(costs):
+        axes.set_yscale("log")  # once the cost spans a decade, late epochs need the detail
     axes.set_xlabel("epoch")
     axes.set_ylabel("cross-entropy cost")
     axes.set_title("Cost per epoch")
