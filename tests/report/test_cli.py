@@ -1,0 +1,66 @@
+"""`itsacat train` writes the report and prints its path; `itsacat report` rebuilds it."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import SMALL_SPEC
+from tests.report.conftest import parse_page, write_photos
+
+
+def itsacat(*args, home):
+    """Run the real command line in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "itsacat", "--home", str(home),
+                           *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_train_writes_report_and_prints_its_path(tmp_path, small_dataset_path):
+    spec = tmp_path / "parameters.json"
+    spec.write_text(json.dumps(SMALL_SPEC))
+    out = tmp_path / "run"
+
+    result = itsacat("train", "--data", small_dataset_path, "--params", spec, "--out", out,
+                     home=tmp_path / "home")
+
+    assert result.returncode == 0, result.stderr
+    report = out / "report" / "report.html"
+    assert result.stdout.splitlines()[-1] == f"report: {report}"
+    page = parse_page(report)
+    assert [section.attrs["id"] for section in page.find("section")] == [
+        "summary", "cost", "metrics", "confusion", "mislabeled", "insight", "photos"]
+    results = json.loads((out / "results.json").read_text())
+    assert page.metric("accuracy", "test").attrs["data-value"] == repr(
+        results["metrics"]["test"]["accuracy"])
+
+
+def test_train_no_report_skips_report(tmp_path, small_dataset_path):
+    spec = tmp_path / "parameters.json"
+    spec.write_text(json.dumps(SMALL_SPEC))
+    out = tmp_path / "run"
+
+    result = itsacat("train", "--data", small_dataset_path, "--params", spec, "--out", out,
+                     "--epochs", "3", "--json", "--no-report", home=tmp_path / "home")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["report"] is None
+    assert (out / "results.json").exists()
+    assert not (out / "report").exists()
+
+
+def test_report_command_writes_into_out_with_photos(small_run, tmp_path):
+    folder, dataset_path = small_run
+    photos = write_photos(tmp_path / "photos", [("a.png", "cat"), ("b.png", "non-cat")])
+    out = tmp_path / "out"
+
+    result = itsacat("report", folder, "--images", photos, "--out", out, "--data",
+                     dataset_path, "--json", home=tmp_path / "home")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"run_folder": str(folder),
+                                         "report": str(out / "report.html")}
+    rows = parse_page(out / "report.html").find("tr", section="photos", **{"class": "photo"})
+    assert [(row.attrs["data-name"], row.attrs["data-true"]) for row in rows] == [
+        ("a.png", "cat"), ("b.png", "non-cat")]
+    assert sorted(path.name for path in out.iterdir()) == [
+        "activations.png", "confusion.png", "cost.png", "insight.png", "mislabeled.png",
+        "photos.png", "report.html"]
