@@ -184,14 +184,46 @@ def close_epoch(event: Event, store: ParamStore, runtime) -> None:
 
 def read_outcome(store: ParamStore, prefix: str, size: int, spec: NetworkSpec
                  ) -> MinibatchOutcome:
-    """Read what one minibatch's trainer chain left: cost, gradients, weights after its step."""
+    """Return what one minibatch's trainer chain left: cost, gradients, weights after its
+    step. The gradients and weights are read when the strategy first uses them."""
+    return StoredOutcome(store, prefix, size, store.get_json(f"{prefix}/cost"), spec)
+
+
+class StoredOutcome(MinibatchOutcome):
+    """A `MinibatchOutcome` that reads its gradients and weights from the store on first use.
+
+    Each strategy needs only part of the outcomes (sequential the last weights, best_batch
+    the winner's, average the gradients), and through Redis the rest would be most of an
+    epoch's traffic.
+    """
+
+    def __init__(self, store: ParamStore, prefix: str, size: int, cost: float,
+                 spec: NetworkSpec):
+        self.size, self.cost = size, cost
+        self._store, self._prefix, self._spec = store, prefix, spec
+        self._grads: Gradients | None = None
+        self._params: Parameters | None = None
+
+    @property
+    def grads(self) -> Gradients:
+        if self._grads is None:
+            self._grads = read_gradients(self._store, self._prefix, self._spec)
+        return self._grads
+
+    @property
+    def params(self) -> Parameters:
+        if self._params is None:
+            self._params = read_parameters(self._store, f"{self._prefix}/weights", self._spec)
+        return self._params
+
+
+def read_gradients(store: ParamStore, prefix: str, spec: NetworkSpec) -> Gradients:
+    """Gather every neuron's dW and db rows stored under `prefix` into layer matrices."""
     layers = range(1, spec.layers + 1)
-    grads = Gradients({l: _gather_rows(store, f"{prefix}/dW{l}", spec.neurons[l - 1])
-                       for l in layers},
-                      {l: _gather_rows(store, f"{prefix}/db{l}", spec.neurons[l - 1])
-                       for l in layers})
-    return MinibatchOutcome(size, store.get_json(f"{prefix}/cost"), grads,
-                            read_parameters(store, f"{prefix}/weights", spec))
+    return Gradients({l: _gather_rows(store, f"{prefix}/dW{l}", spec.neurons[l - 1])
+                      for l in layers},
+                     {l: _gather_rows(store, f"{prefix}/db{l}", spec.neurons[l - 1])
+                      for l in layers})
 
 
 LAUNCH_ACTIONS: dict[str, Callable[[Event, ParamStore, Any], None]] = {
@@ -239,12 +271,8 @@ def finish_minibatch(event: Event, store: ParamStore, runtime, spec: NetworkSpec
     """Apply the minibatch's update, then start the next minibatch of a chained strategy and
     close the epoch when this is the last minibatch to finish."""
     epoch, k, mb = event["epoch"], event["minibatch"], minibatch_prefix(event)
-    layers = range(1, spec.layers + 1)
     params = read_parameters(store, event["weights"], spec)
-    grads = Gradients({l: _gather_rows(store, f"{mb}/dW{l}", spec.neurons[l - 1])
-                       for l in layers},
-                      {l: _gather_rows(store, f"{mb}/db{l}", spec.neurons[l - 1])
-                       for l in layers})
+    grads = read_gradients(store, mb, spec)
     write_parameters(store, f"{mb}/weights", update(params, grads, spec.learning_rate))
 
     count = len(store.get_json(f"e{epoch}/minibatches"))
