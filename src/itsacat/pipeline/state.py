@@ -1,0 +1,149 @@
+"""What the delivery pipeline keeps in the registry database besides the registry's own
+tables: leases (which worker runs an execution, who may promote) and each execution's
+settings, frozen when it is created so that a resumed execution runs as it started.
+
+The tables live in their own metadata and are created on first use, in the registry's
+database and through its engine, so that the lock is shared by every process that uses the
+same registry, on SQLite and on PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from itsacat.registry import Registry
+from itsacat.registry.database import write_transaction
+
+metadata = sa.MetaData()
+
+leases = sa.Table(
+    "pipeline_leases", metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(255)),  # host:pid:token of the owner, None when free
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("expires_at", sa.Float),  # seconds since the epoch
+)
+
+execution_settings = sa.Table(
+    "pipeline_execution_settings", metadata,
+    sa.Column("execution_id", sa.String(64), primary_key=True),
+    sa.Column("settings", sa.Text, nullable=False),  # JSON
+)
+
+PROMOTION_LEASE = "promotion"
+LEASE_SECONDS = 60.0
+
+
+def ensure_tables(registry: Registry) -> None:
+    """Create the pipeline's tables in the registry database when they are missing."""
+    metadata.create_all(registry.engine, checkfirst=True)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a lease: one per worker process, unique even when a pid is reused."""
+
+    host: str
+    pid: int
+    token: str
+
+    @classmethod
+    def this_process(cls) -> Holder:
+        return cls(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.pid}:{self.token}"
+
+
+class LeaseBusy(Exception):
+    """Raised when another live process holds the lease; `holder` names it."""
+
+    def __init__(self, name: str, holder: str):
+        super().__init__(f"{name} is held by {holder}")
+        self.holder = holder
+
+
+def acquire(registry: Registry, name: str, holder: Holder,
+            seconds: float = LEASE_SECONDS) -> None:
+    """Take the lease `name` for `seconds`, or renew it; raise `LeaseBusy` when held.
+
+    A lease is free when nobody holds it, when it expired, or when its holder ran on this
+    host and its process is gone (a worker killed with SIGKILL frees its leases at once).
+    The check and the take happen in one write transaction.
+    """
+    now = datetime.now(UTC).timestamp()
+    with write_transaction(registry.engine) as connection:
+        row = connection.execute(sa.select(leases).where(leases.c.name == name)
+                                 .with_for_update()).first()
+        if row is not None and row.holder not in (None, holder.name) and row.expires_at > now \
+                and not _holder_dead(row):
+            raise LeaseBusy(name, row.holder)
+        values = {"holder": holder.name, "host": holder.host, "pid": holder.pid,
+                  "expires_at": now + seconds}
+        if row is None:
+            connection.execute(leases.insert().values(name=name, **values))
+        else:
+            connection.execute(leases.update().where(leases.c.name == name).values(**values))
+
+
+def release(registry: Registry, name: str, holder: Holder) -> None:
+    """Give the lease back, if `holder` still holds it."""
+    with write_transaction(registry.engine) as connection:
+        connection.execute(leases.update().where(
+            (leases.c.name == name) & (leases.c.holder == holder.name)
+        ).values(holder=None, host=None, pid=None, expires_at=0.0))
+
+
+def lease_holder(registry: Registry, name: str) -> str | None:
+    """Return who holds the lease now, or None when it is free."""
+    now = datetime.now(UTC).timestamp()
+    with registry.engine.connect() as connection:
+        row = connection.execute(sa.select(leases).where(leases.c.name == name)).first()
+    if row is None or row.holder is None or row.expires_at <= now or _holder_dead(row):
+        return None
+    return row.holder
+
+
+def execution_lease(execution_id: str) -> str:
+    return f"execution:{execution_id}"
+
+
+def save_settings(registry: Registry, execution_id: str, settings: dict[str, Any]) -> None:
+    """Store the settings an execution runs with; written once, when it is created."""
+    with write_transaction(registry.engine) as connection:
+        connection.execute(execution_settings.insert().values(
+            execution_id=execution_id, settings=json.dumps(settings, sort_keys=True)))
+
+
+def load_settings(registry: Registry, execution_id: str) -> dict[str, Any] | None:
+    with registry.engine.connect() as connection:
+        text = connection.execute(sa.select(execution_settings.c.settings).where(
+            execution_settings.c.execution_id == execution_id)).scalar()
+    return None if text is None else json.loads(text)
+
+
+def lease_deadline(seconds: float = LEASE_SECONDS) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def _holder_dead(row: sa.Row) -> bool:
+    if row.host != socket.gethostname() or row.pid is None:
+        return False
+    try:
+        os.kill(row.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    # NOTE: a pid reused by an unrelated process keeps the lease until it expires.
+    return False
