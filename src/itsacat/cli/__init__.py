@@ -16,7 +16,8 @@ from itsacat.training.progress import configure_logging
 log = logging.getLogger("itsacat.cli")
 
 # Modules under itsacat.cli, in the order their commands appear in --help.
-COMMANDS = ["train", "evaluate", "predict", "report", "runs", "models", "serve"]
+COMMANDS = ["train", "evaluate", "predict", "report", "runs", "models", "serve", "pipeline", "up",
+            "demo", "rollback"]
 
 EXPECTED_ERRORS = (ItsacatError, SpecError, ModelFileError)
 
