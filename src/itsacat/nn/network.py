@@ -148,7 +148,8 @@ def layer_backward(dZ: Array, A_prev: Array, W: Array, need_dA_prev: bool = True
     The input layer needs no dA_prev, which saves a third of the work on the widest layer.
     """
     m = A_prev.shape[1]
-    dW = (dZ @ A_prev.T) / m
+    # Dividing the small dZ before the product saves a pass over the wide dW.
+    dW = (dZ / m) @ A_prev.T
     db = np.sum(dZ, axis=1, keepdims=True) / m
     dA_prev = W.T @ dZ if need_dA_prev else None
     return dW, db, dA_prev
