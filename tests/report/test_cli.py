@@ -4,6 +4,11 @@ import json
 import subprocess
 import sys
 
+from itsacat.cli import main
+from itsacat.data import load_dataset
+from itsacat.nn import parse_spec
+from itsacat.settings import Settings
+from itsacat.training import create_engine, train
 from tests.conftest import SMALL_SPEC
 from tests.report.conftest import parse_page, write_photos
 
@@ -64,3 +69,30 @@ def test_report_command_writes_into_out_with_photos(small_run, tmp_path):
     assert sorted(path.name for path in out.iterdir()) == [
         "activations.png", "confusion.png", "cost.png", "insight.png", "mislabeled.png",
         "photos.png", "report.html"]
+
+
+def test_report_command_resolves_registry_run_id(tmp_path, small_dataset_path, capsys):
+    from itsacat.registry import RegistryRecorder, open_registry
+
+    registry = open_registry(Settings.from_env(tmp_path / "home"))
+    result = train(load_dataset(small_dataset_path), parse_spec(SMALL_SPEC, "small spec"),
+                   create_engine("vectorized"), tmp_path / "run",
+                   observers=[RegistryRecorder(registry)])
+
+    status = main(["--home", str(tmp_path / "home"), "report", result.run_id[:8], "--out",
+                   str(tmp_path / "out")])
+
+    assert status == 0
+    assert capsys.readouterr().out == f"report: {tmp_path / 'out' / 'report.html'}\n"
+    (title,) = parse_page(tmp_path / "out" / "report.html").find("h1")
+    assert title.content == f"itsacat report: run {result.run_id}"
+
+
+def test_report_command_unknown_run_id_names_it(tmp_path, capsys):
+    status = main(["--home", str(tmp_path / "home"), "report", "0123abcd"])
+
+    assert status == 2
+    # Opening a new registry logs its migration first; the error is the last line.
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "itsacat report: error: run '0123abcd' not found: it is neither a run folder nor the "
+        "id of a run in the registry; pass the run folder or an id from itsacat runs list")

@@ -89,7 +89,7 @@ def test_inspect_layers_gradient_norm_matches_finite_differences():
         assert layer.gradient_norm == pytest.approx(np.linalg.norm(numeric), rel=1e-6)
 
 
-def test_is_snapshot_epoch_samples_about_fifty_with_first_and_last():
+def test_snapshot_epochs_include_first_and_last():
     epochs = [epoch for epoch in range(200) if is_snapshot_epoch(epoch, 200)]
     assert epochs[:4] == [0, 3, 7, 11]
     assert epochs[-1] == 199

@@ -73,7 +73,8 @@ def test_report_has_every_section_with_its_plots(real_run):
     for element in plots.values():
         image = decode_data_uri(element.attrs["src"])
         assert image.format == "PNG"
-        assert image.width > 400 and image.height > 250
+        assert image.width > 400
+        assert image.height > 250
 
 
 def test_report_is_self_contained(real_run):

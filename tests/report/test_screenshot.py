@@ -33,8 +33,8 @@ def test_report_screenshot_shows_plots(real_run, tmp_path):
         assert image.size == (WIDTH, HEIGHT)
         pixels = np.asarray(image.convert("RGB")).astype(int)
     non_white = np.any(pixels < 245, axis=2).mean()
-    # Text and table borders are grey; only the plots (blue cost curve, blue confusion
-    # matrix cells, coloured layer lines) put strongly coloured pixels on the page.
+    # Text and table borders are grey. Only the plots put strongly coloured pixels on the
+    # page: the blue cost curve, the blue confusion matrix cells, the coloured layer lines.
     coloured = (pixels.max(axis=2) - pixels.min(axis=2) > 60).mean()
     assert non_white > 0.05
     assert coloured > 0.02

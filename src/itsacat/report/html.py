@@ -1,8 +1,8 @@
 """The report page: one self-contained HTML file whose pictures are base64 data URIs.
 
-Every number the page shows is also in a `data-value` attribute with full precision, and
-every section has a fixed `id` (`summary`, `cost`, `metrics`, `confusion`, `mislabeled`,
-`insight`, `photos`), so that scripts and tests can read the page as well as people can.
+Every number the page shows is also in a `data-value` attribute with full precision. Every
+section has a fixed `id` (`summary`, `cost`, `metrics`, `confusion`, `mislabeled`, `insight`,
+`photos`). Scripts and tests read the page through both.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def summary_section(facts: list[tuple[str, Any]], warnings: list[str]) -> str:
 
 def plot_section(section_id: str, heading: str, pngs: dict[str, bytes], text: str = "",
                  extra: str = "") -> str:
-    """A section with a heading, an optional paragraph, one embedded plot per PNG and then
-    the `extra` HTML."""
+    """Build a section with a heading, an optional paragraph, one embedded plot per PNG and
+    then the `extra` HTML."""
     images = "".join(f'<img class="plot" data-figure="{escape(name)}" alt="{escape(name)}" '
                      f'src="{png_data_uri(png)}">\n' for name, png in pngs.items())
     paragraph = f"<p>{escape(text)}</p>\n" if text else ""
@@ -85,7 +85,7 @@ def plot_section(section_id: str, heading: str, pngs: dict[str, bytes], text: st
 
 
 def metrics_table(splits: dict[str, Metrics]) -> str:
-    """The rates and the confusion counts of each split, one column per split."""
+    """Build the table of rates and confusion counts, one column per split."""
     header = "".join(f"<th>{escape(split)}</th>" for split in splits)
     rows = []
     for title, attribute in METRIC_ROWS:
@@ -110,7 +110,8 @@ def _number_cell(value: float | int, metric: str, split: str, spec: str) -> str:
 
 
 def gallery_section(items: list[PictureItem], positive: str, examples: int) -> str:
-    """The mislabeled test images, each with its predicted and true class and probability."""
+    """Build the gallery of mislabeled test images, each with its predicted and true class
+    and its probability."""
     figures = "".join(_gallery_figure(item, positive) for item in items)
     heading = f"Mislabeled test images ({len(items)} of {examples})"
     content = (f'<div class="gallery">\n{figures}</div>\n' if items
@@ -135,7 +136,8 @@ def _item_attributes(item: PictureItem) -> str:
 
 def insight_section(pngs: dict[str, bytes], insight: dict[str, Any] | None,
                     folder: str) -> str:
-    """Per-layer plots over the epochs and a table of the last snapshot."""
+    """Build the section of per-layer plots over the epochs and a table of the last
+    snapshot."""
     if insight is None or not insight.get("snapshots"):
         return ('<section id="insight">\n<h2>Layers over the epochs</h2>\n'
                 f"<p>Run folder {escape(folder)} has no insight.json: it was trained before "
@@ -166,7 +168,8 @@ def insight_section(pngs: dict[str, bytes], insight: dict[str, Any] | None,
 
 def photos_section(items: list[PictureItem] | None, positive: str, folder: str | None
                    ) -> str:
-    """Predictions on the labeled photographs, as the model sees them (64×64)."""
+    """Build the table of predictions on the labeled photographs, each shown at the 64×64
+    size of the model's input."""
     heading = "Labeled photographs"
     if items is None:
         return (f'<section id="photos">\n<h2>{heading}</h2>\n<p class="muted">No folder of '

@@ -1,5 +1,5 @@
-"""What a report reads: the run folder, the data set the run was trained on, and a folder of
-labeled photographs. Every bad input raises a `ReportError` naming it."""
+"""The report's inputs: the run folder, the data set the run was trained on, and a folder of
+labeled photographs. Each bad input raises a `ReportError` that names it."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ LABEL_COLUMNS = ("file", "label")
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A finished run as its folder holds it."""
+    """A finished run, read from its folder."""
 
     folder: Path
     results: dict[str, Any]  # the decoded results.json
@@ -115,6 +115,8 @@ def _load_dataset(record: RunRecord, data: str | Path | None, test_data: str | P
         if not recorded:
             raise ReportError("no_dataset", f"run folder {record.folder}: {RESULTS_FILE} "
                               "records no data set path; pass --data")
+        # NOTE: a relative path is recorded as `itsacat train` received it, so it resolves
+        # only from the folder training ran in; from elsewhere the user passes --data.
         paths = [Path(part) for part in recorded.split(" + ")]
         for path in paths:
             if not path.exists():
