@@ -1,7 +1,7 @@
 """Fixtures for the registry tests: one registry per test, on SQLite and on PostgreSQL.
 
 PostgreSQL tests run against 127.0.0.1:5432 (trust authentication, database `test`), each in
-a schema of its own that is dropped afterwards; they skip when nothing answers there.
+a schema of its own that is dropped afterwards. They skip when no server responds there.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ POSTGRES_USERS = ("root", "postgres")
 
 
 def _postgres_user() -> str | None:
-    """Return a user that PostgreSQL on 127.0.0.1:5432 accepts, or None when none answers."""
+    """Return a user that PostgreSQL on 127.0.0.1:5432 accepts, or None when none responds."""
     import psycopg
 
     for user in POSTGRES_USERS:

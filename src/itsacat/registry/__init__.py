@@ -11,7 +11,7 @@ model artifacts in a content-addressed store.
 from __future__ import annotations
 
 from itsacat.registry.artifacts import ArtifactStore
-from itsacat.registry.database import create_registry_engine, migrate
+from itsacat.registry.database import create_registry_engine
 from itsacat.registry.entities import (
     Approval,
     Execution,
@@ -43,8 +43,7 @@ def open_registry(settings: Settings) -> Registry:
     """
     engine = create_registry_engine(settings.registry_url)
     registry = Registry(engine, ArtifactStore(settings.home / "artifacts"))
-    with registry._errors_named("open"):
-        migrate(engine)
+    registry.migrate()
     registry.reap_dead_runs()
     return registry
 

@@ -68,7 +68,7 @@ class ArtifactStore:
         return data
 
     def path_of(self, digest: str) -> Path:
-        """Where the artifact `digest` lives, whether or not it is there."""
+        """Return the path of the artifact `digest`, whether or not the file exists."""
         if not DIGEST_PATTERN.fullmatch(digest):
             raise RegistryError("invalid_digest", f"artifact digest {digest!r} is not a "
                                 "sha256 digest (64 lowercase hexadecimal characters)")

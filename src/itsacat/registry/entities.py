@@ -1,4 +1,4 @@
-"""What the registry returns: plain, immutable records, detached from the database."""
+"""Records that the registry returns: plain, immutable and detached from the database."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from itsacat.registry.schema import (
 
 
 class Record:
-    """Shared by every record: a JSON-ready dict for `--json` output and HTTP answers."""
+    """Base of every record, with a JSON-ready dict for `--json` output and HTTP responses."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -24,7 +24,7 @@ class Record:
 
 @dataclass(frozen=True)
 class Run(Record):
-    """One training execution as the registry knows it."""
+    """One training execution as recorded in the registry."""
 
     id: str
     status: RunStatus
@@ -78,7 +78,7 @@ class ModelVersion(Record):
 
 @dataclass(frozen=True)
 class SlotState(Record):
-    """Which model version a slot serves; `generation` grows by one on every change."""
+    """The model version a slot serves; `generation` grows by one on every change."""
 
     name: str
     version_id: int | None

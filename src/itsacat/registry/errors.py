@@ -22,10 +22,10 @@ class SlotConflict(RegistryError):
     """A promotion whose expectation of the slot no longer holds: someone changed it first."""
 
     def __init__(self, slot: str, expected: int | None, current: int | None):
-        wanted = "an empty slot" if expected is None else f"model version {expected}"
+        expected_text = "an empty slot" if expected is None else f"model version {expected}"
         super().__init__("slot_conflict",
                          f"slot {slot} holds {describe_version(current)}, but the caller "
-                         f"expected {wanted}; another change came first, so read the slot "
+                         f"expected {expected_text}; another change came first, so read the slot "
                          f"again and retry with --expect {'none' if current is None else current}")
         self.http_status = 409
         self.slot = slot

@@ -57,7 +57,7 @@ def import_reference_model(registry: Registry, params_h5: str | Path, spec_file:
                            class_names: tuple[str, str] = DEFAULT_CLASSES) -> ModelVersion:
     """Register the reference pair `params.h5` + `parameters.json` as a new model version.
 
-    The weights are checked against the spec before anything is stored; a bad file raises
+    The weights are checked against the spec before anything is stored. A bad file raises
     `RegistryError` (`invalid_import`) naming the file and what is wrong with it.
     """
     try:

@@ -29,7 +29,7 @@ SLOT_NAMES = ("blue", "green")
 
 
 class RunStatus(enum.StrEnum):
-    """Where a training run stands."""
+    """The state of a training run."""
 
     pending = "pending"  # recorded before its first epoch (reserved; `train` starts running)
     running = "running"  # `run_started` was received; epochs and heartbeats follow
@@ -39,7 +39,7 @@ class RunStatus(enum.StrEnum):
 
 
 class ExecutionStatus(enum.StrEnum):
-    """Where one pass of the delivery pipeline stands."""
+    """The state of one pass of the delivery pipeline."""
 
     pending = "pending"  # created by a trigger; no stage has started yet
     running = "running"  # a stage is running
@@ -50,7 +50,7 @@ class ExecutionStatus(enum.StrEnum):
 
 
 class StageStatus(enum.StrEnum):
-    """Where one stage of a pipeline execution stands."""
+    """The state of one stage of a pipeline execution."""
 
     waiting = "waiting"  # created with its execution; earlier stages have not finished
     running = "running"  # the stage started; `started_at` is set
@@ -67,7 +67,7 @@ class ApprovalDecision(enum.StrEnum):
 
 
 class SlotAction(enum.StrEnum):
-    """How a slot came to change, as recorded in its audit log."""
+    """The kind of slot change that the audit log records."""
 
     promote = "promote"  # `promote`: a version was put into the slot
     rollback = "rollback"  # `rollback`: the slot went back to its previous version

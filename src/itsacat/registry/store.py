@@ -2,8 +2,8 @@
 database, and the model artifacts in a content-addressed store beside it.
 
 Every method is one transaction. Slot changes are compare-and-swap: the caller states which
-model version it expects the slot to hold, and the check and the change happen under one
-lock (the slot's row lock on PostgreSQL, the write lock of `BEGIN IMMEDIATE` on SQLite), so
+model version it expects the slot to contain. The check and the change happen under one
+lock, the slot's row lock on PostgreSQL and the write lock of `BEGIN IMMEDIATE` on SQLite, so
 two promoters racing for the same slot cannot both win and no change is lost. Model versions
 are immutable: nothing here updates or deletes one.
 """
@@ -65,7 +65,7 @@ executions = ExecutionRow.__table__
 stages = StageRow.__table__
 approvals = ApprovalRow.__table__
 
-# How every model version turns a picture into input; `itsacat.data.images` implements it.
+# The input preprocessing of every model version, as `itsacat.data.images` implements it.
 PREPROCESSING = {"image_size": [IMAGE_SIZE, IMAGE_SIZE], "channels": "RGB", "dtype": "uint8",
                  "layout": "flatten (height, width, channel) into one column",
                  "scale": 1 / 255}
@@ -80,13 +80,18 @@ FINISHED_STAGES = (StageStatus.passed, StageStatus.failed, StageStatus.skipped)
 class Registry:
     """The registry of one itsacat home: a database and the artifacts under `artifacts_root`.
 
-    Create it with `open_registry`, which migrates the schema first. A registry holds a
-    connection pool; close it (or use it as a context manager) when done.
+    Create it with `open_registry`, which migrates the schema first. A registry keeps a
+    connection pool, so close it (or use it as a context manager) when done.
     """
 
     def __init__(self, engine: sa.Engine, artifacts: ArtifactStore):
         self.engine = engine
         self.artifacts = artifacts
+
+    def migrate(self) -> None:
+        """Create or upgrade the database schema to the newest migration."""
+        with self._errors_named("open"):
+            database.migrate(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -120,10 +125,10 @@ class Registry:
 
     def record_epochs(self, run_id: str, first_epoch: int, costs: list[float],
                       training_seconds: float) -> None:
-        """Store the costs of epochs `first_epoch`, `first_epoch + 1`, … and beat the heart.
+        """Store the costs of epochs `first_epoch`, `first_epoch + 1`, … and the heartbeat.
 
-        Epochs from `first_epoch` on that were recorded before replace nothing silently: a
-        resumed run repeats the epochs after its checkpoint, and its new costs win.
+        Costs recorded earlier for `first_epoch` and later epochs are replaced, because a
+        resumed run repeats the epochs after its checkpoint and its new costs win.
         """
         with self._write("record epochs") as connection:
             connection.execute(run_epochs.delete().where(
@@ -326,7 +331,7 @@ class Registry:
         return None if state.version_id is None else self.get_version(state.version_id)
 
     def slot_state(self, name: str) -> SlotState:
-        """Return what slot `name` holds and its generation; one cheap query, safe to poll."""
+        """Return slot `name`'s version, previous version and generation in one cheap query."""
         name = check_slot(name)
         with self._read() as connection:
             row = connection.execute(sa.select(slots).where(slots.c.name == name)).one()
@@ -334,11 +339,11 @@ class Registry:
 
     def promote(self, version_id: int, slot: str, *, expected: int | None, by: str,
                 reason: str) -> SlotChange:
-        """Point `slot` at model version `version_id`, provided it still holds `expected`.
+        """Point `slot` at model version `version_id`, provided it still contains `expected`.
 
         `expected` is a version id, or None for an empty slot. The slot's old version is
-        kept as its previous version, for `rollback`. Raises `SlotConflict` naming what the
-        slot holds when it does not hold `expected`, and `RegistryError` for an unknown
+        kept as its previous version, for `rollback`. Raises `SlotConflict` naming the slot's
+        version when it is not `expected`, and `RegistryError` for an unknown
         version (`version_not_found`) or a version the slot already holds
         (`already_in_slot`); the slot is then left as it is.
         """
@@ -558,7 +563,7 @@ def _move_slot(connection: sa.Connection, state: SlotState, target: int,
 
 
 def _death_of(run: sa.Row, host: str, now: datetime) -> str | None:
-    """Say why a running run is dead, or return None when it may still be alive."""
+    """Return why a running run is dead, or None when it may still be alive."""
     if run.host == host and run.pid is not None and not _process_alive(run.pid):
         return f"process {run.pid} on {run.host} ended without reporting (killed?)"
     if run.heartbeat_at is None or now - run.heartbeat_at > STALE_HEARTBEAT:
