@@ -26,6 +26,7 @@ service's behalf to addresses this module never sees.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -304,25 +305,27 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-async def fetch_image(url: str, policy: FetchPolicy, resolver: Resolver = resolve_host
-                      ) -> bytes:
+async def fetch_image(url: str, policy: FetchPolicy, resolver: Resolver = resolve_host,
+                      network: httpcore.AsyncNetworkBackend | None = None) -> bytes:
     """Fetch the body of `url` under `policy` and return it, following checked redirects.
 
-    Raises a `ServingError` (400 or 413) naming the URL and what went wrong.
+    `resolver` and `network` (the backend that opens sockets once an address is checked)
+    can be replaced, for tests. Raises a `ServingError` (400 or 413) naming the URL and what
+    went wrong.
     """
+    backend = GuardedNetworkBackend(policy, resolver, network)
     try:
         async with asyncio.timeout(policy.total_timeout):
-            return await _fetch_following_redirects(url, policy, resolver)
+            return await _fetch_following_redirects(url, policy, backend)
     except TimeoutError:
         raise FETCH_TIMED_OUT.error(url=url, seconds=policy.total_timeout,
                                     phase="the overall deadline passed") from None
 
 
-async def _fetch_following_redirects(url: str, policy: FetchPolicy, resolver: Resolver
-                                     ) -> bytes:
+async def _fetch_following_redirects(url: str, policy: FetchPolicy,
+                                     backend: GuardedNetworkBackend) -> bytes:
     target = validate_url(url, policy)
-    backend = GuardedNetworkBackend(policy, resolver)
-    async with httpcore.AsyncConnectionPool(ssl_context=ssl.create_default_context(),
+    async with httpcore.AsyncConnectionPool(ssl_context=_ssl_context(),
                                             network_backend=backend, retries=0) as pool:
         for redirects in range(policy.max_redirects + 1):
             reply = await _request_once(pool, target, policy)
@@ -332,6 +335,13 @@ async def _fetch_following_redirects(url: str, policy: FetchPolicy, resolver: Re
                 break
             target = validate_url(urljoin(target.url, reply.location), policy)
     raise TOO_MANY_REDIRECTS.error(url=url, limit=policy.max_redirects)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the system's CA certificates takes tens of milliseconds and blocks the event
+    # loop, so it is done once; an SSLContext can be shared by many connections.
+    return ssl.create_default_context()
 
 
 @dataclass(frozen=True)

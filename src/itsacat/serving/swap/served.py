@@ -18,8 +18,7 @@ class CandidateRejected(ItsacatError):
     http_status = 500
 
     def __init__(self, source: str, problem: str):
-        super().__init__("candidate_rejected", f"{source}: {problem}; the current model keeps "
-                         "serving")
+        super().__init__("candidate_rejected", f"{source}: {problem}")
 
 
 @dataclass(frozen=True)

@@ -33,16 +33,16 @@ class RegistrySlotSource:
         self.description = f"registry slot {slot}"
 
     def generation(self) -> int:
-        return self.registry.slot(self.slot).revision
+        return self.registry.slot_state(self.slot).generation
 
     def load(self) -> ServedModel | None:
-        version = self.registry.slot(self.slot).model_version
-        if version is None:
+        state = self.registry.slot_state(self.slot)
+        if state.version_id is None:
             return None
-        model_version = self.registry.get_model_version(version)
-        model = self.registry.load_model(version)  # raises ArtifactError on a digest mismatch
-        return ServedModel(model, version, model_version.artifact_digest,
-                           f"model version v{version} in slot {self.slot}")
+        version = self.registry.get_version(state.version_id)
+        model = self.registry.load_model(version)  # raises ArtifactCorrupted on a mismatch
+        return ServedModel(model, version.id, version.artifact_sha256,
+                           f"model version v{version.id} in slot {self.slot}")
 
 
 class FolderSource:
