@@ -34,7 +34,7 @@ def test_encode_array_round_trip_keeps_dtype_shape_order(array):
     buffer = encode_array(array)
     decoded = decode_array(buffer, "key")
 
-    assert len(buffer) == HEADER_SIZE + array.nbytes
+    assert buffer.nbytes == HEADER_SIZE + array.nbytes
     assert decoded.dtype == array.dtype
     assert decoded.shape == array.shape
     assert decoded.flags.f_contiguous == array.flags.f_contiguous

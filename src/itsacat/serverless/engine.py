@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from itsacat.nn import NetworkSpec, Parameters
 from itsacat.serverless.functions import forget_run, read_parameters, write_parameters
@@ -28,6 +28,15 @@ from itsacat.settings import Settings
 from itsacat.training.engine import EpochResult, register_engine
 
 log = logging.getLogger(__name__)
+
+_BLAS: list[ThreadpoolController] = []
+
+
+def _blas_controller() -> ThreadpoolController:
+    # Finding the loaded BLAS libraries takes milliseconds, so do it once per process.
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
 
 
 @register_engine("serverless")
@@ -78,7 +87,7 @@ class ServerlessEngine:
         # A neuron's products are matrix-vector products, which a second BLAS thread only
         # slows down; on a busy two-core machine it made epochs up to 20 times slower.
         # Parallelism comes from the executor instead, as one invocation per CPU.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             stats = self.runtime.run_until_idle()
 
         results = self.store.get_json("results")

@@ -165,7 +165,7 @@ def close_epoch(event: Event, store: ParamStore, runtime) -> None:
     epoch = event["epoch"]
     sizes = store.get_json(f"e{epoch}/minibatches")
 
-    start = read_parameters(store, f"weights/e{epoch}", spec)
+    start = StoredParameters(store, f"weights/e{epoch}", spec)
     outcomes = [read_outcome(store, f"e{epoch}/mb{k}", size, spec)
                 for k, size in enumerate(sizes)]
     next_params, epoch_cost = STRATEGIES[spec.strategy].close_epoch(start, outcomes,
@@ -215,6 +215,28 @@ class StoredOutcome(MinibatchOutcome):
         if self._params is None:
             self._params = read_parameters(self._store, f"{self._prefix}/weights", self._spec)
         return self._params
+
+
+class StoredParameters(Parameters):
+    """`Parameters` read from the store on first use: only the average strategy uses the
+    weights an epoch started from when it closes the epoch."""
+
+    def __init__(self, store: ParamStore, prefix: str, spec: NetworkSpec):
+        self._store, self._prefix, self._spec = store, prefix, spec
+        self._read: Parameters | None = None
+
+    @property
+    def W(self) -> dict[int, np.ndarray]:
+        return self._parameters().W
+
+    @property
+    def b(self) -> dict[int, np.ndarray]:
+        return self._parameters().b
+
+    def _parameters(self) -> Parameters:
+        if self._read is None:
+            self._read = read_parameters(self._store, self._prefix, self._spec)
+        return self._read
 
 
 def read_gradients(store: ParamStore, prefix: str, spec: NetworkSpec) -> Gradients:

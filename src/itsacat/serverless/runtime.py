@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from itsacat.errors import ItsacatError
+from itsacat.serverless.functions import FUNCTIONS
 from itsacat.serverless.ledger import InvocationLedger, InvocationState
 from itsacat.serverless.store import ParamStore, ParamStoreError, open_store
 
@@ -136,8 +137,6 @@ def invocation_id(function: str, event: dict[str, Any]) -> str:
 
 def execute(invocation: Invocation, store: ParamStore) -> Outcome:
     """Claim `invocation` in the ledger and run its function; errors become a failed outcome."""
-    from itsacat.serverless.functions import FUNCTIONS
-
     if invocation.delay:
         time.sleep(invocation.delay)
     ledger = InvocationLedger(store)
@@ -343,8 +342,7 @@ class Runtime:
                     continue
                 for outcome in self.executor.collect(self._wait_seconds(outstanding)):
                     self._settle(outcome, outstanding, stats)
-                now = time.monotonic()
-                for pending in [p for p in outstanding.values() if p.deadline <= now]:
+                for pending in self._expired(outstanding):
                     self._retry(pending, outstanding, stats, f"timed out after {self.timeout}s")
         except InvocationError:
             # Let attempts already running finish, so none writes into the store after the
@@ -368,10 +366,22 @@ class Runtime:
                 self.executor.start(copy)
         self.queue.clear()
 
+    # Deadlines grow in delivery order and a retry is delivered anew, so the first entries of
+    # `outstanding` (a dict keeps insertion order) are always the ones due first.
+
     def _wait_seconds(self, outstanding: dict[str, _Pending]) -> float | None:
         if not outstanding:
             return None
-        return max(0.0, min(p.deadline for p in outstanding.values()) - time.monotonic())
+        return max(0.0, next(iter(outstanding.values())).deadline - time.monotonic())
+
+    def _expired(self, outstanding: dict[str, _Pending]) -> list[_Pending]:
+        now = time.monotonic()
+        expired = []
+        for pending in outstanding.values():
+            if pending.deadline > now:
+                break
+            expired.append(pending)
+        return expired
 
     def _settle(self, outcome: Outcome, outstanding: dict[str, _Pending],
                 stats: RuntimeStats) -> None:
