@@ -74,7 +74,9 @@ def run(args) -> int:
     ServingSettings.from_env()  # fail here, with one line, on a bad setting
 
     port = args.port or DEFAULT_PORTS[args.slot]
-    logging.getLogger("uvicorn").handlers[:] = logging.getLogger("itsacat").handlers
+    uvicorn_log = logging.getLogger("uvicorn")
+    uvicorn_log.handlers[:] = logging.getLogger("itsacat").handlers
+    uvicorn_log.setLevel(logging.INFO)
     log.info("serving slot %s on http://%s:%d (%d worker%s)", args.slot, args.host, port,
              args.workers, "" if args.workers == 1 else "s")
     uvicorn.run("itsacat.serving.app:app_from_env", factory=True, host=args.host, port=port,
