@@ -50,6 +50,7 @@ class TrainingConfig:
     epochs: int | None = None  # overrides the spec's epochs when set
     seed: int | None = None
     checkpoint_every: int = 100
+    report: bool = True  # write the run's HTML report in the evaluate stage
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ class PipelineConfig:
             _check_keys(f"[{name}]", values, known, source)
             if name == "notify" and "webhooks" in values:
                 values = values | {"webhooks": _webhooks(values["webhooks"], source)}
+            _check_types(name, values, section_class, source)
             top[name] = section_class(**values)
         if document:
             raise ConfigError(f"{source}: unknown section or key {sorted(document)[0]!r}; "
@@ -202,10 +204,11 @@ def load_config(explicit: str | Path | None, home: Path) -> PipelineConfig:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
-    try:
-        return PipelineConfig.from_json(document, str(path))
-    except TypeError as error:
-        raise ConfigError(f"{path}: {error}") from None
+    smoke = document.get("gates", {}).get("smoke_images")
+    if isinstance(smoke, str) and not Path(smoke).is_absolute():
+        # A relative folder is read from the settings file's folder, not the working one.
+        document["gates"]["smoke_images"] = str((path.parent / smoke).absolute())
+    return PipelineConfig.from_json(document, str(path))
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -218,6 +221,21 @@ def _check_keys(section: str, values: dict[str, Any], known: set[str], source: s
     if unknown:
         raise ConfigError(f"{source}: unknown key {unknown[0]!r} in {section}; known keys are "
                           f"{', '.join(sorted(known))}")
+
+
+def _check_types(section: str, values: dict[str, Any], section_class, source: str) -> None:
+    """Raise `ConfigError` for a value whose type differs from the default's (ints may be
+    given where floats are expected)."""
+    defaults = section_class()
+    for key, value in values.items():
+        default = getattr(defaults, key)
+        if default is None or isinstance(default, tuple):
+            continue
+        expected = (int, float) if isinstance(default, float) else type(default)
+        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value,
+                                                                                   expected):
+            raise ConfigError(f"{source}: {section}.{key} = {value!r} is not of type "
+                              f"{type(default).__name__}")
 
 
 def _webhooks(value: Any, source: str) -> tuple[str, ...]:

@@ -51,9 +51,11 @@ def promote_blue(context: StageContext) -> dict[str, Any]:
                     version_id, "blue", expected=expected, by=approval["by"],
                     reason=f"execution {context.execution.id}: {approval['reason']}")
             except SlotConflict as conflict:
-                raise StageFailed(f"blue changed after the gate compared the candidate with "
-                                  f"it: {conflict.message}; start a new execution to judge the "
-                                  "candidate against the current blue") from None
+                raise StageFailed(
+                    f"blue changed after the gate compared the candidate with it: blue holds "
+                    f"{describe_version(conflict.current)}, the gate compared with "
+                    f"{describe_version(expected)}; start a new execution to judge the "
+                    "candidate against the current blue") from None
             context.log(f"blue: {describe_version(expected)} -> model version {version_id}")
     finally:
         state.release(context.registry, state.PROMOTION_LEASE, holder)

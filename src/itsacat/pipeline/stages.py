@@ -189,6 +189,9 @@ def _require_full(context: StageContext) -> None:
 
 def _write_report(context: StageContext, run_folder: Path) -> Path | None:
     """Write the run's report; a report that cannot be written is logged, not fatal."""
+    if not context.config.training.report:
+        context.log("no report: training.report is off")
+        return None
     try:
         from itsacat.report import write_report
     except ImportError:

@@ -13,8 +13,9 @@ import json
 import os
 import socket
 import uuid
+import weakref
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,9 +44,18 @@ PROMOTION_LEASE = "promotion"
 LEASE_SECONDS = 60.0
 
 
+# Engines whose database has the tables; weak, so that a new engine at a reused address
+# is never taken for a checked one.
+_ready_engines: weakref.WeakSet = weakref.WeakSet()
+
+
 def ensure_tables(registry: Registry) -> None:
     """Create the pipeline's tables in the registry database when they are missing."""
-    metadata.create_all(registry.engine, checkfirst=True)
+    if registry.engine in _ready_engines:
+        return
+    with write_transaction(registry.engine) as connection:
+        metadata.create_all(connection, checkfirst=True)
+    _ready_engines.add(registry.engine)
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ def acquire(registry: Registry, name: str, holder: Holder,
     host and its process is gone (a worker killed with SIGKILL frees its leases at once).
     The check and the take happen in one write transaction.
     """
+    ensure_tables(registry)
     now = datetime.now(UTC).timestamp()
     with write_transaction(registry.engine) as connection:
         row = connection.execute(sa.select(leases).where(leases.c.name == name)
@@ -98,6 +109,7 @@ def acquire(registry: Registry, name: str, holder: Holder,
 
 def release(registry: Registry, name: str, holder: Holder) -> None:
     """Give the lease back, if `holder` still holds it."""
+    ensure_tables(registry)
     with write_transaction(registry.engine) as connection:
         connection.execute(leases.update().where(
             (leases.c.name == name) & (leases.c.holder == holder.name)
@@ -106,6 +118,7 @@ def release(registry: Registry, name: str, holder: Holder) -> None:
 
 def lease_holder(registry: Registry, name: str) -> str | None:
     """Return who holds the lease now, or None when it is free."""
+    ensure_tables(registry)
     now = datetime.now(UTC).timestamp()
     with registry.engine.connect() as connection:
         row = connection.execute(sa.select(leases).where(leases.c.name == name)).first()
@@ -120,20 +133,18 @@ def execution_lease(execution_id: str) -> str:
 
 def save_settings(registry: Registry, execution_id: str, settings: dict[str, Any]) -> None:
     """Store the settings an execution runs with; written once, when it is created."""
+    ensure_tables(registry)
     with write_transaction(registry.engine) as connection:
         connection.execute(execution_settings.insert().values(
             execution_id=execution_id, settings=json.dumps(settings, sort_keys=True)))
 
 
 def load_settings(registry: Registry, execution_id: str) -> dict[str, Any] | None:
+    ensure_tables(registry)
     with registry.engine.connect() as connection:
         text = connection.execute(sa.select(execution_settings.c.settings).where(
             execution_settings.c.execution_id == execution_id)).scalar()
     return None if text is None else json.loads(text)
-
-
-def lease_deadline(seconds: float = LEASE_SECONDS) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
 def _holder_dead(row: sa.Row) -> bool:
