@@ -1,12 +1,14 @@
 """`itsacat train` writes the report and prints its path; `itsacat report` rebuilds it."""
 
 import json
+import shutil
 import subprocess
 import sys
 
 from itsacat.cli import main
 from itsacat.data import load_dataset
 from itsacat.nn import parse_spec
+from itsacat.report import write_report
 from itsacat.settings import Settings
 from itsacat.training import create_engine, train
 from tests.conftest import SMALL_SPEC
@@ -96,3 +98,24 @@ def test_report_command_unknown_run_id_names_it(tmp_path, capsys):
     assert capsys.readouterr().err.splitlines()[-1] == (
         "itsacat report: error: run '0123abcd' not found: it is neither a run folder nor the "
         "id of a run in the registry; pass the run folder or an id from itsacat runs list")
+
+
+def test_report_reference_run_folder_needs_only_data(small_run, tmp_path):
+    """A folder from the reference design: results.json with epoch costs only, no insight."""
+    folder, dataset_path = small_run
+    reference = tmp_path / "reference"
+    shutil.copytree(folder, reference, ignore=shutil.ignore_patterns("insight.json"))
+    results = json.loads((reference / "results.json").read_text())
+    (reference / "results.json").write_text(json.dumps(
+        {key: value for key, value in results.items() if key not in ("run", "metrics")}))
+
+    report = write_report(reference, dataset_path)
+
+    page = parse_page(report)
+    (insight,) = page.find("p", section="insight")
+    assert insight.content == (f"Run folder {reference} has no insight.json: it was trained "
+                               "before itsacat recorded per-layer insight, or outside itsacat.")
+    assert page.find("img", section="insight") == []
+    assert page.metric("examples", "test").content == "4"
+    assert sorted(path.name for path in report.parent.iterdir()) == [
+        "confusion.png", "cost.png", "mislabeled.png", "report.html"]
