@@ -59,7 +59,7 @@ def inspect_layers(params: Parameters, X: Array, Y: Array, activations: tuple[st
     outputs = [cache.A_prev for cache in caches[1:]] + [AL]  # A[l] for l = 1…L
 
     layers = []
-    for l in range(1, params.layers + 1):  # noqa: E741 (l is the layer, as in W[l])
+    for l in range(1, params.layers + 1):
         Z, A = caches[l - 1].Z, outputs[l - 1]
         activation = activations[l - 1]
         dead = (float(np.mean(np.all(Z <= 0, axis=1))) if activation in RECTIFIERS
