@@ -50,7 +50,7 @@ def test_launch_initialise_draws_weights_and_starts_first_minibatch(uploaded):
     assert store.get_array("e0/mb0/A0").shape == (12, 5)
 
 
-def test_launch_start_epoch_fans_out_every_minibatch_when_not_chained(uploaded):
+def test_launch_start_epoch_unchained_starts_every_minibatch(uploaded):
     store, spec, X = uploaded
     store.put_json("spec", spec.to_json() | {"strategy": "average"})
     write_parameters(store, "weights/e0", initialize(spec, X.shape[0]))
@@ -60,7 +60,7 @@ def test_launch_start_epoch_fans_out_every_minibatch_when_not_chained(uploaded):
     assert [event["minibatch"] for _, event in follow_ups] == [0, 1, 2]
 
 
-def test_fan_in_last_neuron_to_finish_starts_trainer_once(uploaded):
+def test_fan_in_last_finisher_starts_trainer_once(uploaded):
     store, spec, X = uploaded
     start = call(launch, {"action": "initialise", "epoch": 0, "last_epoch": 0}, store)
     neurons = call(trainer, start[0][1], store)
@@ -92,7 +92,7 @@ def test_trainer_after_forward_gathers_layer_in_neuron_order(uploaded):
         (2, 0), (2, 1), (2, 2)]
 
 
-def test_trainer_after_output_layer_computes_cost_and_starts_backward(uploaded):
+def test_trainer_after_output_layer_starts_backward(uploaded):
     store, spec, X = uploaded
     pending = call(launch, {"action": "initialise", "epoch": 0, "last_epoch": 0}, store)
     # Follow the chain inline until the backward pass of the output layer is invoked.

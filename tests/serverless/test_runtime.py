@@ -31,8 +31,8 @@ def run_engine(problem, **options):
 
 
 def invocations_per_epoch(spec, minibatches):
-    # Per minibatch: the trainer's start and one step after each layer in each direction,
-    # and every neuron forward and backward; per epoch: launch's start and close.
+    # Per minibatch: the trainer's start, one trainer step after each layer in each direction,
+    # and every neuron forward and backward. Per epoch: launch's start and close.
     per_minibatch = 1 + 2 * spec.layers + 2 * sum(spec.neurons)
     return minibatches * per_minibatch + 2
 
@@ -90,7 +90,7 @@ def test_runtime_slow_invocations_time_out_and_retry(problem):
     assert sum(result.stats["duplicates"] for result in results) > 0
 
 
-def test_runtime_failing_invocation_fails_with_event_and_ledger_record():
+def test_runtime_failing_invocation_raises_with_event():
     store = open_store("memory")
     runtime = Runtime(store, "inline", max_attempts=2)
     event = {"epoch": 0, "minibatch": 0, "layer": 1, "neuron": 0, "direction": "forward",
@@ -100,8 +100,8 @@ def test_runtime_failing_invocation_fails_with_event_and_ledger_record():
     with pytest.raises(InvocationError) as raised:
         runtime.run_until_idle()
 
-    reason = (f"parameter store memory holds no network spec in namespace {store.namespace}; "
-              "the run was never uploaded there or was already cleaned up")
+    reason = (f"network spec not found in parameter store memory, namespace "
+              f"{store.namespace}; the run was never uploaded there or was already cleaned up")
     assert invocation == "e0/neuron/mb0/forward/l1/n0"
     assert raised.value.message == (
         f"invocation {invocation} (neuron) failed after 2 attempts: {reason}; event "

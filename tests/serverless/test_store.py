@@ -45,7 +45,7 @@ def test_decode_array_without_header_raises():
     with pytest.raises(ParamStoreError) as raised:
         decode_array(b"\0" * 80, "weights/e0/W1/0")
 
-    assert raised.value.message == ("parameter store key 'weights/e0/W1/0' holds no array "
+    assert raised.value.message == ("parameter store key 'weights/e0/W1/0' is not an array "
                                     "(its header is missing); it was written by something else")
 
 

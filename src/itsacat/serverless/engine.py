@@ -8,9 +8,9 @@ exactly that epoch, records its cost in the store, and stops. `run_chain` instea
 launch chain several epochs itself, as the reference did; both give the same weights.
 
 The engine plays the part of the reference's upload: it stores the spec and the train data
-in the parameter store once, and stores the weights an epoch starts from whenever they are
-not the ones the store already holds (the first epoch, and after `--resume`, which restores
-them from the run's checkpoint).
+in the parameter store once. It also stores the weights an epoch starts from whenever the
+store does not contain them yet: at the first epoch, and after `--resume`, which restores
+them from the run's checkpoint.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ class ServerlessEngine:
             self.store.close()
             raise
         self._uploaded: tuple[int, int, NetworkSpec] | None = None
-        self._held: Parameters | None = None  # the weights stored for `_held_epoch`
-        self._held_epoch = -1
+        self._stored: Parameters | None = None  # the weights stored for `_stored_epoch`
+        self._stored_epoch = -1
 
     def run_epoch(self, params: Parameters, X: np.ndarray, Y: np.ndarray, spec: NetworkSpec,
                   epoch: int) -> EpochResult:
@@ -78,14 +78,14 @@ class ServerlessEngine:
         """Let launch chain epochs `first_epoch`…`last_epoch` itself, stopping early at the
         threshold; return the final weights, each epoch's cost and the counters."""
         first_run = self._upload(X, Y, spec)
-        if params is not self._held or first_epoch != self._held_epoch:
+        if params is not self._stored or first_epoch != self._stored_epoch:
             write_parameters(self.store, f"weights/e{first_epoch}", params)
 
         action = "initialise" if first_run else "start_epoch"
         self.runtime.invoke("launch", {"action": action, "epoch": first_epoch,
                                        "last_epoch": last_epoch})
         # A neuron's products are matrix-vector products, which a second BLAS thread only
-        # slows down; on a busy two-core machine it made epochs up to 20 times slower.
+        # slows down: on a busy two-core machine it made epochs up to 20 times slower.
         # Parallelism comes from the executor instead, as one invocation per CPU.
         with _blas_controller().limit(limits=1, user_api="blas"):
             stats = self.runtime.run_until_idle()
@@ -96,7 +96,7 @@ class ServerlessEngine:
                  for epoch in range(first_epoch, closed + 1)]
         next_params = read_parameters(self.store, f"weights/e{closed + 1}", spec)
         self._clean(first_epoch, closed)
-        self._held, self._held_epoch = next_params, closed + 1
+        self._stored, self._stored_epoch = next_params, closed + 1
         return next_params, costs, stats
 
     def close(self) -> None:

@@ -73,8 +73,8 @@ def run_spec(store: ParamStore) -> NetworkSpec:
     if spec is None:
         document = store.get_json("spec")
         if document is None:
-            raise ParamStoreError("missing_key", f"parameter store {store.url} holds no "
-                                  f"network spec in namespace {store.namespace}; the run was "
+            raise ParamStoreError("missing_key", f"network spec not found in parameter store "
+                                  f"{store.url}, namespace {store.namespace}; the run was "
                                   "never uploaded there or was already cleaned up")
         spec = _SPECS[key] = parse_spec(document, "parameter store spec")
     return spec
@@ -112,9 +112,9 @@ def minibatch_prefix(event: Event) -> str:
 # launch ------------------------------------------------------------------------------------
 
 def launch(event: Event, store: ParamStore, runtime) -> None:
-    """Drive epochs: `initialise`, `start_epoch` or `close_epoch`, as `event["action"]` says.
+    """Drive epochs by `event["action"]`: `initialise`, `start_epoch` or `close_epoch`.
 
-    The event carries `epoch` and `last_epoch`; launch keeps chaining epochs until the cost
+    The event carries `epoch` and `last_epoch`. Launch keeps chaining epochs until the cost
     reaches the spec's threshold or `last_epoch` has closed.
     """
     LAUNCH_ACTIONS[event["action"]](event, store, runtime)
@@ -190,7 +190,7 @@ def read_outcome(store: ParamStore, prefix: str, size: int, spec: NetworkSpec
 
 
 class StoredOutcome(MinibatchOutcome):
-    """A `MinibatchOutcome` that reads its gradients and weights from the store on first use.
+    """A `MinibatchOutcome` whose gradients and weights are read from the store on first use.
 
     Each strategy needs only part of the outcomes (sequential the last weights, best_batch
     the winner's, average the gradients), and through Redis the rest would be most of an
@@ -366,7 +366,7 @@ def fan_in(store: ParamStore, runtime, event: Event, spec: NetworkSpec) -> None:
     """Start the trainer's next step if this neuron completed its layer.
 
     The store adds the neuron to the layer's set and counts it in one atomic step, so
-    exactly one neuron sees the full count, whichever finishes last; a neuron that runs again
+    exactly one neuron gets the full count, whichever finishes last. A neuron that runs again
     after a retry is already in the set and starts nothing.
     """
     l, direction = event["layer"], event["direction"]

@@ -1,8 +1,8 @@
 """The invocation ledger: drops repeated deliveries and records failures, in the parameter store.
 
 Delivery is at least once, so one invocation may arrive twice. Before a function runs, its
-attempt claims the key `<id>/attempt<n>` with an atomic put-if-absent; a second copy of the
-same attempt finds the claim and is dropped. A retry after a timeout is a new attempt with a
+attempt claims the key `<id>/attempt<n>` with an atomic put-if-absent. A second copy of the
+same attempt finds the claim taken and is dropped. A retry after a timeout is a new attempt with a
 new key, because the first one may have been lost. When a slow first attempt and its retry
 both run, the functions' writes are idempotent (same keys, same values) and fan-in counts
 distinct neurons, so the result does not change.
@@ -19,7 +19,7 @@ from itsacat.serverless.store import ParamStore
 
 
 class InvocationState(enum.Enum):
-    """Where one invocation stands."""
+    """The state of one invocation."""
 
     QUEUED = "queued"  # invoke() accepted it; no worker has claimed it yet
     RUNNING = "running"  # an attempt claimed it in the ledger and its function is running

@@ -7,7 +7,7 @@ executor until nothing is left, and follows the chain: a function's own `invoke`
 collected while it runs and queued when it returns.
 
 Delivery is at least once. A delivered attempt that does not finish within `timeout` is
-retried as a new attempt; so is every outstanding attempt once nothing is running any more,
+retried as a new attempt. So is every outstanding attempt once nothing is running any more,
 because then nothing can finish it. A function that raises is retried too, and after
 `max_attempts` attempts the failure is recorded in the ledger with its event and raised as
 an `InvocationError`, so a run fails with a message instead of hanging.
@@ -65,7 +65,7 @@ class Invocation:
 
 @dataclass
 class Outcome:
-    """What one attempt returned to the runtime."""
+    """The result of one attempt, as the runtime receives it."""
 
     invocation: Invocation
     state: str  # "done", "duplicate" or "failed"
@@ -289,9 +289,9 @@ class _Pending:
 class Runtime:
     """Delivers invocations to an executor until every chain has ended.
 
-    `executor` is "inline", "threads" or "ray"; `timeout` is how many seconds an attempt may
-    take before it is retried; `max_attempts` bounds the attempts of one invocation; `faults`
-    is the test hook that duplicates, loses or delays deliveries.
+    `executor` is "inline", "threads" or "ray". `timeout` is how many seconds an attempt may
+    take before it is retried, and `max_attempts` bounds the attempts of one invocation.
+    `faults` is the test hook that duplicates, loses or delays deliveries.
     """
 
     def __init__(self, store: ParamStore, executor: str = "inline", workers: int | None = None,

@@ -1,6 +1,6 @@
 """The parameter store: the only thing the serverless functions share.
 
-It holds arrays, JSON values and counters under string keys, in one namespace per run.
+It contains arrays, JSON values and counters under string keys, in one namespace per run.
 Arrays travel as bytes behind a fixed 64-byte header that gives their dtype, shape and memory
 order, so a reader never guesses a shape from a key name. Two backends:
 
@@ -39,7 +39,7 @@ CACHE_BYTES = 256 * 2**20  # per Redis store handle, for `get_array(key, cache=T
 
 
 class ParamStoreError(ItsacatError):
-    """A parameter store that cannot be reached or holds something unexpected.
+    """A parameter store that cannot be reached or contains something unexpected.
 
     `resumable` is True when the run's checkpoint is still good and `--resume` can continue
     once the store is back.
@@ -74,7 +74,7 @@ def decode_array(buffer: bytes | memoryview, key: str) -> np.ndarray:
     buffer is (bytes, or a read-only memoryview)."""
     magic, dtype_name, ndim, fortran, *shape = HEADER.unpack_from(buffer, 0)
     if magic != MAGIC:
-        raise ParamStoreError("invalid_value", f"parameter store key {key!r} holds no array "
+        raise ParamStoreError("invalid_value", f"parameter store key {key!r} is not an array "
                               "(its header is missing); it was written by something else")
     dtype = _DTYPES.get(dtype_name)
     if dtype is None:
@@ -85,7 +85,7 @@ def decode_array(buffer: bytes | memoryview, key: str) -> np.ndarray:
 
 
 class ParamStore(Protocol):
-    """What the functions may do with the store. `bytes_moved` counts array and JSON payload
+    """The operations the functions may use. `bytes_moved` counts the array and JSON payload
     bytes written and read through this handle."""
 
     url: str
