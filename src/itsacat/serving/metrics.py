@@ -21,6 +21,8 @@ from prometheus_client import (
 log = logging.getLogger("itsacat.serving.requests")
 
 # Request latencies on a loopback service are milliseconds; the buckets resolve 1 ms to 10 s.
+# Label values come from these fixed sets only, so a client cannot create new time series.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -85,6 +87,7 @@ class RequestObserver:
             seconds = time.perf_counter() - started
             path, method = scope["path"], scope["method"]
             route = path if path in self.routes else "other"
-            self.metrics.requests.labels(route, method, str(status)).inc()
+            method_label = method if method in HTTP_METHODS else "other"
+            self.metrics.requests.labels(route, method_label, str(status)).inc()
             self.metrics.latency.labels(route).observe(seconds)
             log.info("%s %s %d %.1f ms", method, path, status, seconds * 1000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,7 @@ def classify(served: ServedModel, slot: str, data: bytes, name: str, max_pixels:
 # the benchmark machine). Larger ones go to a worker thread, so a big decode never stalls the
 # other requests, and Pillow releases the GIL while it decodes.
 INLINE_MAX_PIXELS = 256 * 256
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 async def classify_off_loop(served: ServedModel, slot: str, data: bytes, name: str,
@@ -66,6 +68,11 @@ def header_pixels(data: bytes) -> float:
 
     Only a scheduling hint: `decode_image` does the real checks and names the errors.
     """
+    # PNG keeps its size at a fixed offset (the IHDR chunk); reading it directly is about
+    # ten times cheaper than opening the picture with Pillow.
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return width * height
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
