@@ -5,6 +5,7 @@ import pytest
 
 from itsacat.nn import STRATEGIES, initialize, load_spec
 from itsacat.serverless.engine import ServerlessEngine
+from itsacat.serverless.runtime import Faults
 
 from .conftest import train_epochs, vectorized_run
 
@@ -27,7 +28,8 @@ def reference_runs(real_problem):
             for name in STRATEGIES}
 
 
-def check_against_reference(real_problem, reference_runs, strategy, **options):
+def check_against_reference(real_problem, reference_runs, strategy, disturbed=False,
+                            **options):
     spec, X, Y = real_problem
     spec = spec.with_overrides(strategy=strategy)
     engine = ServerlessEngine(**options)
@@ -43,8 +45,12 @@ def check_against_reference(real_problem, reference_runs, strategy, **options):
         assert abs(result.cost - reference_cost) < TOLERANCE
         # 4 minibatches × (trainer start, 8 trainer steps, 66 neuron steps) + launch twice
         assert result.stats["invocations"] == 302
-        assert result.stats["retries"] == 0
-        assert result.stats["duplicates"] == 0
+        if disturbed:
+            assert result.stats["retries"] > 0
+            assert result.stats["duplicates"] > 0
+        else:
+            assert result.stats["retries"] == 0
+            assert result.stats["duplicates"] == 0
 
 
 @pytest.mark.parametrize("executor", ["inline", "threads"])
@@ -78,3 +84,9 @@ def test_serverless_launch_chaining_epochs_matches_vectorized(real_problem, refe
     assert params.max_abs_difference(reference) < TOLERANCE
     assert max(abs(a - b) for a, b in zip(costs, reference_costs, strict=True)) < TOLERANCE
     assert stats.invocations == EPOCHS * 302
+
+
+def test_serverless_disturbed_delivery_matches_vectorized(real_problem, reference_runs):
+    check_against_reference(real_problem, reference_runs, "sequential", executor="threads",
+                            faults=Faults(duplicate=0.5, lose=0.1, seed=11),
+                            disturbed=True)

@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 
@@ -127,3 +128,23 @@ def test_runtime_ray_with_memory_store_raises():
     assert raised.value.message == (
         "the memory parameter store lives inside one process, so Ray workers cannot reach "
         "it; use --param-store redis://127.0.0.1:6379/0 with --executor ray")
+
+
+def test_runtime_debug_log_has_one_line_per_invocation(problem, caplog):
+    spec, X, Y, _ = problem
+    engine = ServerlessEngine()
+    caplog.set_level(logging.DEBUG, logger="itsacat.serverless.runtime")
+    try:
+        result = engine.run_epoch(initialize(spec, X.shape[0]), X, Y, spec, 0)
+    finally:
+        engine.close()
+
+    lines = [record.getMessage() for record in caplog.records
+             if record.name == "itsacat.serverless.runtime"]
+    assert len(lines) == result.stats["invocations"]
+    assert lines[0].startswith("invocation e0/launch/initialise: launch minibatch - layer - "
+                               "neuron - initialise ")
+    neuron_lines = [line for line in lines if line.startswith("invocation e0/neuron/mb1/")]
+    assert neuron_lines[0].startswith("invocation e0/neuron/mb1/forward/l1/n0: neuron "
+                                      "minibatch 1 layer 1 neuron 0 forward ")
+    assert all(line.endswith(" ms") for line in lines)
