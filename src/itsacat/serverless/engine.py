@@ -22,7 +22,7 @@ from threadpoolctl import ThreadpoolController
 
 from itsacat.nn import NetworkSpec, Parameters
 from itsacat.serverless.functions import forget_run, read_parameters, write_parameters
-from itsacat.serverless.runtime import Faults, Runtime, RuntimeStats
+from itsacat.serverless.runtime import Faults, InvocationError, Runtime, RuntimeStats
 from itsacat.serverless.store import ParamStoreError, open_store
 from itsacat.settings import Settings
 from itsacat.training.engine import EpochResult, register_engine
@@ -90,8 +90,13 @@ class ServerlessEngine:
         with _blas_controller().limit(limits=1, user_api="blas"):
             stats = self.runtime.run_until_idle()
 
-        results = self.store.get_json("results")
-        closed = results["last_epoch"]
+        results = self.store.get_json("results") or {}
+        closed = results.get("last_epoch", -1)
+        if results.get("status") != "completed" or closed < first_epoch:
+            # Every chain ended without closing the epoch: a function stopped invoking.
+            raise InvocationError("chain_incomplete", f"epoch {first_epoch} ended without "
+                                  f"being closed (the store's results are {results}); this is "
+                                  "a bug in the serverless functions, please report it")
         costs = [self.store.get_json(f"epochs/{epoch}")["cost"]
                  for epoch in range(first_epoch, closed + 1)]
         next_params = read_parameters(self.store, f"weights/e{closed + 1}", spec)

@@ -271,7 +271,8 @@ class RayExecutor:
         return self.ray.get(ready)
 
     def drain(self) -> None:
-        self.ray.wait(self.refs, num_returns=len(self.refs))
+        if self.refs:
+            self.ray.wait(self.refs, num_returns=len(self.refs))
         self.refs = []
 
     def close(self) -> None:
