@@ -148,3 +148,18 @@ def test_runtime_debug_log_has_one_line_per_invocation(problem, caplog):
     assert neuron_lines[0].startswith("invocation e0/neuron/mb1/forward/l1/n0: neuron "
                                       "minibatch 1 layer 1 neuron 0 forward ")
     assert all(line.endswith(" ms") for line in lines)
+
+
+def test_engine_close_deletes_redis_namespace(problem, redis_url):
+    import redis
+
+    spec, X, Y, _ = problem
+    engine = ServerlessEngine(param_store=redis_url)
+    engine.run_epoch(initialize(spec, X.shape[0]), X, Y, spec, 0)
+    client = redis.Redis.from_url(redis_url)
+    pattern = f"itsacat:{engine.store.namespace}:*"
+    assert any(client.scan_iter(match=pattern))
+
+    engine.close()
+
+    assert not any(client.scan_iter(match=pattern))
