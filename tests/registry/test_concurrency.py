@@ -108,12 +108,16 @@ def test_promote_two_racing_promoters_exactly_one_wins(registry, settings, small
     assert registry.slot_state("blue").generation == 2 * ROUNDS + 1
 
 
-def test_open_registry_fresh_database_from_three_processes(settings):
+@pytest.mark.parametrize(("seeds", "expected_ids"), [
+    ((0, 1, 2), [1, 2, 3]),  # three different models: three versions
+    ((5, 5, 5), [1, 1, 1]),  # the same model three times: one version
+], ids=["different_models", "same_model"])
+def test_open_registry_fresh_database_from_three_processes(settings, seeds, expected_ids):
     context = multiprocessing.get_context(START_METHOD)
     barrier, results = context.Barrier(3), context.Queue()
     processes = [context.Process(target=_open_and_register, args=(settings, seed, barrier,
                                                                   results))
-                 for seed in range(3)]
+                 for seed in seeds]
     for process in processes:
         process.start()
     ids = sorted(results.get(timeout=WAIT_SECONDS) for _ in processes)
@@ -121,7 +125,7 @@ def test_open_registry_fresh_database_from_three_processes(settings):
         process.join(WAIT_SECONDS)
 
     assert [process.exitcode for process in processes] == [0, 0, 0]
-    assert ids == [1, 2, 3]
+    assert ids == expected_ids
 
 
 def test_promote_read_only_sqlite_raises_unavailable(tmp_path, small_spec):

@@ -281,6 +281,11 @@ class Registry:
         digest = self.artifacts.put_model(model)
 
         with self._write("register a model version") as connection:
+            if connection.dialect.name == "postgresql":
+                # Two registrations of the same model would otherwise both miss the other's
+                # uncommitted row; SQLite's BEGIN IMMEDIATE already serializes them.
+                connection.execute(sa.text(
+                    "LOCK TABLE model_versions IN SHARE ROW EXCLUSIVE MODE"))
             existing = connection.execute(sa.select(model_versions).where(
                 (model_versions.c.artifact_sha256 == digest)
                 & model_versions.c.run_id.is_not_distinct_from(run_id)
