@@ -37,9 +37,9 @@ def _postgres_user() -> str | None:
 def postgres_user() -> str:
     user = _postgres_user()
     if user is None:
-        pytest.skip(f"PostgreSQL does not answer on {POSTGRES_HOST}:{POSTGRES_PORT} (database "
-                    f"{POSTGRES_DATABASE!r}, users {', '.join(POSTGRES_USERS)}); start it to "
-                    "run the PostgreSQL registry tests")
+        pytest.skip(f"no PostgreSQL connection on {POSTGRES_HOST}:{POSTGRES_PORT} (database "
+                    f"{POSTGRES_DATABASE!r}, users {', '.join(POSTGRES_USERS)}); start a server "
+                    "there to run the PostgreSQL registry tests")
     return user
 
 
