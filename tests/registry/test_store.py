@@ -250,10 +250,13 @@ def test_execution_stages_and_approvals_round_trip(registry, small_spec):
                                           model_version_id=version.id,
                                           stage_names=("build", "deploy_green"))
 
-    registry.upsert_stage(execution.id, "build", StageStatus.running)
+    first_start = registry.upsert_stage(execution.id, "build", StageStatus.running).started_at
+    still_running = registry.upsert_stage(execution.id, "build", StageStatus.running,
+                                          log="building\n")
     registry.upsert_stage(execution.id, "build", StageStatus.passed, log="built\n",
                           outcome={"artifact": version.artifact_sha256})
     registry.upsert_stage(execution.id, "verify", StageStatus.failed, log="gate failed")
+    registry.upsert_stage(execution.id, "approve", StageStatus.running)
     registry.update_execution(execution.id, status=ExecutionStatus.awaiting_approval)
     registry.record_approval(execution.id, ApprovalDecision.rejected, by="dave",
                              reason="accuracy too low")
@@ -264,8 +267,12 @@ def test_execution_stages_and_approvals_round_trip(registry, small_spec):
         "inbox", "/inbox/new.h5", version.id)
     assert [(s.name, s.position, s.status) for s in stored.stages] == [
         ("build", 0, StageStatus.passed), ("deploy_green", 1, StageStatus.waiting),
-        ("verify", 2, StageStatus.failed)]
+        ("verify", 2, StageStatus.failed), ("approve", 3, StageStatus.running)]
+    assert stored.stage("approve").started_at is not None
     build = stored.stage("build")
+    assert still_running.started_at == first_start
+    assert still_running.log == "building\n"
+    assert build.started_at == first_start
     assert build.log == "built\n"
     assert build.outcome == {"artifact": version.artifact_sha256}
     assert build.started_at <= build.finished_at

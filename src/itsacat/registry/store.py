@@ -437,12 +437,14 @@ class Registry:
         """Set a stage's status, creating the stage if needed; stamp its start and finish.
 
         `log` and `outcome` replace what the stage stored when given. `started_at` is set
-        when the stage becomes running, `finished_at` when it passes, fails or is skipped.
+        when the stage becomes running (a stage that is already running keeps its start), and
+        `finished_at` when it passes, fails or is skipped.
         """
         status, now = StageStatus(status), _now()
         values: dict[str, Any] = {"status": status}
         if status == StageStatus.running:
-            values |= {"started_at": now, "finished_at": None}
+            values |= {"finished_at": None, "started_at": sa.case(
+                (stages.c.status == StageStatus.running, stages.c.started_at), else_=now)}
         elif status in FINISHED_STAGES:
             values["finished_at"] = now
         if log is not None:
@@ -458,9 +460,10 @@ class Registry:
             if not connection.execute(stages.update().where(where).values(**values)).rowcount:
                 position = connection.execute(sa.select(sa.func.count()).where(
                     stages.c.execution_id == execution_id)).scalar_one()
+                started = {"started_at": now} if status == StageStatus.running else {}
                 connection.execute(stages.insert().values(
                     {"execution_id": execution_id, "name": name, "position": position,
-                     "log": ""} | values))
+                     "log": ""} | values | started))
             connection.execute(executions.update().where(executions.c.id == execution_id)
                                .values(updated_at=now))
             row = connection.execute(sa.select(stages).where(where)).one()
