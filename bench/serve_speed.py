@@ -1,25 +1,26 @@
 """Throughput and latency of the prediction service against a naive baseline, on loopback.
 
-Starts `itsacat serve` (one uvicorn worker) and `bench/naive_service.py` in subprocesses on
-127.0.0.1, each serving the same model folder (the reference 12288-20-7-5-1 network), and
-drives each with a closed-loop load generator: `--clients` keep-alive connections, each
-posting the same picture as a multipart upload as soon as its previous answer arrives, for
-`--duration` seconds or `--max-requests` requests, whichever ends first. Two pictures: a
-64×64 PNG and a 1000×1000 (1 megapixel) JPEG.
+Starts `itsacat serve` (one uvicorn worker unless `--workers`) and `bench/naive_service.py`
+in subprocesses on 127.0.0.1, each serving the same model folder (the reference
+12288-20-7-5-1 network). Each is driven by a closed-loop load generator: `--clients`
+keep-alive connections, each posting the same picture as a multipart upload as soon as its
+previous response arrives, for `--duration` seconds or `--max-requests` requests, whichever
+ends first. Two pictures: a 64×64 PNG and a 1000×1000 (1 megapixel) JPEG.
 
     python bench/serve_speed.py [--duration 30] [--clients 16] [--runs 3] [--skip-naive]
 
-Figures per service and picture: requests/s, p50 and p99 latency, errors (non-200 answers and
-connection failures), each the median over `--runs` runs, and the CPU time the server and the
-load generator used. The load generator is one asyncio process writing prebuilt requests and
-reading answers with minimal parsing, so it needs far less CPU than the server; its share is
-printed so the reader can check that it did not starve the server.
+Figures per service and picture: requests/s, p50 and p99 latency, errors (non-200 responses
+and connection failures), each the median over `--runs` runs, and the CPU time the server and
+the load generator used. The load generator is one asyncio process writing prebuilt requests
+and reading responses with minimal parsing, so it needs far less CPU than the server. Its
+share is printed so the reader can check that it did not starve the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -52,10 +53,10 @@ WARMUP_SECONDS = 1.0
 
 @dataclass
 class LoadResult:
-    requests: int  # answered with 200
+    requests: int  # responses with status 200
     errors: int
     seconds: float
-    latencies: list[float]  # seconds, of every answered request
+    latencies: list[float]  # seconds, of every request that got a 200
     client_cpu: float  # seconds of CPU the load generator used
     server_cpu: float  # seconds of CPU the server process used
 
@@ -137,7 +138,7 @@ def _content_length(head: bytes) -> int:
     for line in head.split(b"\r\n"):
         if line[:15].lower() == b"content-length:":
             return int(line[15:])
-    raise ConnectionError("answer without Content-Length")
+    raise ConnectionError("response without Content-Length")
 
 
 def run_load(port: int, pid: int, request: bytes, args) -> LoadResult:
@@ -157,9 +158,15 @@ def _own_cpu() -> float:
 
 
 def _process_cpu(pid: int) -> float:
-    """CPU seconds of a process and its threads, from /proc (Linux)."""
+    """CPU seconds of a process, its threads and its child processes (uvicorn workers), from
+    /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            with contextlib.suppress(OSError):
+                seconds += _process_cpu(int(child))
+    return seconds
 
 
 def free_port() -> int:
@@ -170,7 +177,7 @@ def free_port() -> int:
 
 def start_server(command: list[str], port: int, workdir: Path, ready_path: str
                  ) -> subprocess.Popen:
-    """Start a server subprocess (logs to a file) and wait until `ready_path` answers 200."""
+    """Start a server subprocess (logs to a file) and wait until `ready_path` returns 200."""
     log = (workdir / f"server-{port}.log").open("w")
     env = os.environ | {"ITSACAT_HOME": str(workdir / "home")}
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -239,13 +246,16 @@ def main() -> None:
                         help="stop a run after this many requests (default: 1,000,000)")
     parser.add_argument("--photo", type=Path,
                         help="a photo to resize into the two uploads (default: synthetic)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes of itsacat serve (default: 1)")
     parser.add_argument("--skip-naive", action="store_true", help="do not run the baseline")
     parser.add_argument("--json", type=Path, help="also write the summary to this file")
     args = parser.parse_args()
 
     print(f"machine: {os.cpu_count()} CPUs, load average before "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.clients} clients, "
-          f"{args.duration:g} s per run, {args.runs} runs", flush=True)
+          f"{args.duration:g} s per run, {args.runs} runs, {args.workers} itsacat worker(s)",
+          flush=True)
     with tempfile.TemporaryDirectory(prefix="itsacat-bench-") as temporary:
         workdir = Path(temporary)
         spec = parse_spec(REFERENCE_SPEC, "reference spec")
@@ -254,7 +264,8 @@ def main() -> None:
         pictures = make_pictures(args.photo)
 
         services = {"itsacat": ([sys.executable, "-m", "itsacat", "serve", "--slot", "blue",
-                                 "--model", str(model_folder), "--port", str(free_port())],
+                                 "--model", str(model_folder), "--workers", str(args.workers),
+                                 "--port", str(free_port())],
                                 "/readyz")}
         if not args.skip_naive:
             naive = Path(__file__).with_name("naive_service.py")

@@ -1,7 +1,7 @@
 """Scripted TCP servers on the loopback interface, standing in for remote picture hosts.
 
-Each connection runs a behaviour in its own thread; the server counts connections and
-requests so that a test can assert that a server was never reached.
+Each connection runs a behaviour in its own thread. The server counts connections and
+requests, so that a test can assert that a server was never reached.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def response_bytes(status: str, headers: dict[str, str], body: bytes = b"") -> b
 
 
 def serve_body(body: bytes, content_type: str = "image/png") -> Behaviour:
-    """Answer every request with 200 and `body`, keeping the connection open."""
+    """Respond to every request with 200 and `body`, keeping the connection open."""
     def behaviour(connection: socket.socket, server: ScriptedServer) -> None:
         while server.read_request(connection):
             server.send(connection, response_bytes("200 OK", {
@@ -97,7 +97,7 @@ def serve_body(body: bytes, content_type: str = "image/png") -> Behaviour:
 
 
 def redirect_to(location: Callable[[int], str], close: bool = False) -> Behaviour:
-    """Answer the n-th request (from 1) with a 302 to `location(n)`."""
+    """Respond to the n-th request (from 1) with a 302 to `location(n)`."""
     def behaviour(connection: socket.socket, server: ScriptedServer) -> None:
         while server.read_request(connection):
             headers = {"Location": location(len(server.requests)), "Content-Length": "0"}
@@ -110,7 +110,7 @@ def redirect_to(location: Callable[[int], str], close: bool = False) -> Behaviou
 
 
 def silent(connection: socket.socket, server: ScriptedServer) -> None:
-    """Accept the connection, read the request, never answer."""
+    """Accept the connection and read the request, but never respond."""
     server.read_request(connection)
     server.stopped.wait()
 

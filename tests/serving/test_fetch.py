@@ -1,5 +1,5 @@
 """URL fetches: the validator alone (no network), then scripted servers on 127.0.0.1 for
-redirects, DNS rebinding, slow and huge answers. No test connects anywhere else."""
+redirects, DNS rebinding, slow and huge responses. No test connects anywhere else."""
 
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ class NoNetwork(httpcore.AsyncNetworkBackend):
 
 
 class ScriptedResolver:
-    """Returns its answers in turn, the last one forever; counts lookups."""
+    """A resolver that returns its address lists in turn (the last one forever) and counts
+    lookups."""
 
     def __init__(self, *answers: list[str]):
         self.answers = list(answers)
@@ -240,7 +241,7 @@ def test_fetch_connects_to_the_address_it_checked():
     picture = png_bytes(random_pixels())
     with ScriptedServer(serve_body(picture)) as origin, \
             ScriptedServer(serve_body(b"secret"), host="::1", port=origin.port) as sink:
-        # The first answer is the permitted origin, every later one the sink.
+        # The first lookup returns the permitted origin, every later one the sink.
         resolver = ScriptedResolver(["127.0.0.1"], ["::1"])
         body = fetch(f"http://cats.test:{origin.port}/cat.png", loopback_policy(origin),
                      resolver=resolver)
@@ -266,7 +267,7 @@ def test_fetch_rebinding_on_new_connection_is_checked_again():
     assert sink.connections == 0
 
 
-# Slow and huge answers.
+# Slow and huge responses.
 
 def test_fetch_silent_server_times_out():
     with ScriptedServer(silent) as origin:

@@ -1,5 +1,5 @@
 """Input guards: every kind of bad upload gets a 4xx JSON error naming the problem, and the
-service keeps answering good uploads afterwards."""
+service keeps serving good uploads afterwards."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The service under uvicorn on 127.0.0.1: hot swap under concurrent load, and uploads that
-keep being answered while URL fetches wait on a silent server."""
+keep getting responses while URL fetches wait on a silent server."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def swap_count(url: str, outcome: str) -> float:
 
 
 class Clients:
-    """Threads that post the probe in a loop and record every answer or failure."""
+    """Threads that post the probe in a loop and record every response or failure."""
 
     def __init__(self, url: str, probe: bytes, count: int):
         self.url, self.probe = url, probe

@@ -92,7 +92,7 @@ async def _lifespan(app: FastAPI):
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """Answer every error with `{"error", "detail"}` and the status its kind defines."""
+    """Render every error as `{"error", "detail"}` with the status its kind defines."""
 
     async def on_expected_error(request: Request, error: ItsacatError):
         log.debug("%s %s rejected: %s", request.method, request.url.path, error.message)

@@ -1,6 +1,6 @@
 """Every error the prediction service returns, each defined once: code, HTTP status, wording.
 
-A route raises `SOME_KIND.error(field=value)`; the app turns any `ItsacatError` (these and the
+A route raises `SOME_KIND.error(field=value)`. The app turns any `ItsacatError` (these and the
 data package's `ImageError`) into a JSON body `{"error": code, "detail": message}` with the
 error's status, so one failure always gets the same status and wording.
 """
@@ -15,7 +15,7 @@ from itsacat.errors import ItsacatError
 
 
 class ServingError(ItsacatError):
-    """A request the service cannot answer as asked; the message says what to do instead."""
+    """A request the service cannot serve as sent; the message says what to do instead."""
 
     def __init__(self, code: str, message: str, http_status: int):
         super().__init__(code, message)

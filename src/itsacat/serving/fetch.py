@@ -4,10 +4,11 @@ The service fetches `{"url": …}` and `GET /image?image=URL` itself, so a URL m
 into a proxy towards the machine or its private network. Rules:
 
 - only http and https, no user name or password, a port between 1 and 65535;
-- the host's address, literal (also in the legacy decimal, octal and hex IPv4 forms that
-  `inet_aton` accepts) or resolved, must be a global unicast address: loopback, private,
-  link-local, multicast, shared (carrier-grade NAT), reserved and unspecified addresses are
-  rejected, as are IPv6 addresses that embed such an IPv4 address (mapped, 6to4, NAT64);
+- the host's address must be a global unicast address, whether the URL gives it literally
+  (also in the legacy decimal, octal and hex IPv4 forms that `inet_aton` accepts) or as a
+  name. Loopback, private, link-local, multicast, shared (carrier-grade NAT), reserved and
+  unspecified addresses are rejected, and so are IPv6 addresses that embed such an IPv4
+  address (mapped, 6to4, NAT64);
 - the name is resolved once per connection and the connection goes to the address that was
   checked, so a second DNS answer (DNS rebinding) is never used; the peer address of the
   socket is checked again after connecting;
@@ -165,7 +166,7 @@ def address_kind(address: Address) -> str | None:
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address that an IPv4-mapped, 6to4 or NAT64 address reaches."""
+    """Return the IPv4 address that an IPv4-mapped, 6to4 or NAT64 address reaches, if any."""
     if address.ipv4_mapped is not None:
         return address.ipv4_mapped
     if address.sixtofour is not None:
@@ -247,7 +248,7 @@ def _address_error(url: str, host: str, address: Address, kind: str) -> ItsacatE
 
 
 async def resolve_host(host: str, port: int) -> list[str]:
-    """Resolve a name with the system resolver; return its addresses, first answer first."""
+    """Resolve a name with the system resolver and return its addresses in the order given."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(info[4][0] for info in infos))
 
@@ -276,7 +277,9 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         peer = stream.get_extra_info("server_addr")
         if peer is None or ipaddress.ip_address(peer[0]) != address:
             await stream.aclose()
-            raise AddressRejected(host, address, f"not the address connected to ({peer})")
+            reached = peer[0] if peer else "unknown"
+            raise AddressRejected(host, address, f"not the address the connection reached "
+                                  f"({reached})")
         return stream
 
     async def _checked_address(self, host: str, port: int) -> Address:
@@ -293,8 +296,8 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         if not addresses:
             raise HostNotFound("no address")
 
-        # A name with one private address among public ones is rejected as a whole: the
-        # connection layer may try any of them.
+        # A name with one private address among public ones is rejected as a whole, because
+        # its owner controls which address a later lookup lists first.
         for address in addresses:
             kind = rejection_kind(address, port, self.policy)
             if kind is not None:
@@ -340,7 +343,7 @@ async def _fetch_following_redirects(url: str, policy: FetchPolicy,
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     # Loading the system's CA certificates takes tens of milliseconds and blocks the event
-    # loop, so it is done once; an SSLContext can be shared by many connections.
+    # loop, so it is done once. One SSLContext can serve many connections.
     return ssl.create_default_context()
 
 

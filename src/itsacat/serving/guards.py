@@ -3,7 +3,7 @@
 The body is read with a byte limit, checked on the declared Content-Length first and again
 while the body streams in, so an oversized upload is rejected without being buffered. Which
 of the three request forms was sent (multipart file, raw body, JSON with a URL) is decided by
-the Content-Type; the picture's own format is decided later by its content alone.
+the Content-Type. The picture's own format is decided later, by its content alone.
 """
 
 from __future__ import annotations

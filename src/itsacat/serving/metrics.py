@@ -20,9 +20,9 @@ from prometheus_client import (
 
 log = logging.getLogger("itsacat.serving.requests")
 
-# Request latencies on a loopback service are milliseconds; the buckets resolve 1 ms to 10 s.
-# Label values come from these fixed sets only, so a client cannot create new time series.
+# Method labels come from this fixed set only, so a client cannot create new time series.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Request latencies on a loopback service are milliseconds, so the buckets span 1 ms to 10 s.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 

@@ -9,7 +9,7 @@ from itsacat.serving.swap import ModelSource, ServedModel, SlotWatcher
 
 
 class Service:
-    """What routes share; `served` is replaced whole by the slot watcher, never changed."""
+    """The state routes share. The slot watcher replaces `served` whole, never changes it."""
 
     def __init__(self, settings: ServingSettings, source: ModelSource):
         self.settings = settings

@@ -23,7 +23,7 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 @dataclass(frozen=True)
 class ServingSettings:
-    """What one prediction service serves and the limits it applies to requests."""
+    """The slot or folder one prediction service serves, and the limits of its requests."""
 
     slot: str  # ITSACAT_SLOT: blue or green
     model_folder: Path | None = None  # ITSACAT_SERVE_MODEL: a model folder instead of the slot

@@ -8,7 +8,7 @@ from itsacat.serving.service import Service
 
 
 async def service_of(request: Request) -> Service:
-    """The `Service` of the app handling `request` (a FastAPI dependency).
+    """Return the `Service` of the app handling `request` (a FastAPI dependency).
 
     Declared async so that FastAPI calls it inline rather than in a worker thread.
     """

@@ -24,7 +24,7 @@ ServiceDependency = Annotated[Service, Depends(service_of)]
 
 
 class PredictionPublic(BaseModel):
-    """The answer of `POST /predict`."""
+    """The response body of `POST /predict`."""
 
     label: str = Field(examples=["cat"])
     probability: float = Field(description="probability of the positive class (cat)",
@@ -38,7 +38,8 @@ class PredictionPublic(BaseModel):
 
 
 class ErrorPublic(BaseModel):
-    """Every error answer: a machine-readable code and a sentence saying what to do."""
+    """The body of every error response: a machine-readable code and a sentence saying what
+    to do."""
 
     error: str = Field(examples=["empty_image"])
     detail: str = Field(examples=["uploaded file: the image is empty (0 bytes); send the "
@@ -70,8 +71,8 @@ async def predict(request: Request) -> Response:
 
     Example: `curl -F file=@cat.jpg 127.0.0.1:8000/predict`
     """
-    # Looked up directly rather than through Depends(service_of): on this hot path FastAPI's
-    # dependency solving cost about a fifth of the request's CPU time.
+    # Looked up directly rather than through Depends(service_of), because on this hot path
+    # FastAPI's dependency solving cost about a fifth of the request's CPU time.
     service: Service = request.app.state.service
     served = service.require_model()
     image = await read_image_input(request, service.settings.max_body_bytes,
@@ -79,7 +80,8 @@ async def predict(request: Request) -> Response:
     prediction, _ = await classify_off_loop(served, service.slot, image.data, image.name,
                                             service.settings.max_pixels)
     _count(service, prediction)
-    # Serialised here rather than through the response model: the hot path skips validation.
+    # Serialised here rather than through the response model, so the hot path skips
+    # validation.
     return Response(json.dumps(prediction.to_json()), media_type="application/json")
 
 

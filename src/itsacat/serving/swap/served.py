@@ -1,4 +1,4 @@
-"""The model a service answers with, and the checks a candidate passes before it serves."""
+"""The model a service predicts with, and the checks a candidate passes before it serves."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class ServedModel:
     """An immutable snapshot: a loaded, verified model and the version it came from.
 
     Requests take one snapshot when they start and use it to the end, so a swap, which
-    replaces the snapshot in one assignment, never mixes two versions in one answer.
+    replaces the snapshot in one assignment, never mixes two versions in one response.
     """
 
     model: Model

@@ -1,4 +1,4 @@
-"""Where a service gets its model from: a registry slot, a model folder, or a given model.
+"""Model sources of a service: a registry slot, a model folder, or a model given in code.
 
 A source has two calls. `generation()` is cheap and is polled often: it changes whenever the
 model to serve may have changed. `load()` is slow, runs in a worker thread, and returns the
@@ -63,8 +63,8 @@ class FolderSource:
     def load(self) -> ServedModel | None:
         digest = hashlib.sha256((self.folder / PARAMS_FILE).read_bytes()).hexdigest()
         model = load_model(self.folder)
-        # NOTE: the digest is of the file as read just before loading it; a writer that
-        # replaces params.h5 in between is caught only by the next generation change.
+        # NOTE: the digest is of the file as read just before loading it. A writer that
+        # replaces params.h5 in between is noticed only at the next generation change.
         return ServedModel(model, None, digest, str(self.folder))
 
 

@@ -1,11 +1,11 @@
 """Hot swap: a background task that watches the source and swaps in each new model.
 
 Each poll reads the source's cheap generation number. When it changes, the new model is
-loaded and verified in a worker thread while requests keep being answered by the current
-one; then the served snapshot is replaced in one assignment. Requests that started before
-keep their own snapshot to the end. A candidate that fails to load or to pass the checks is
-rejected, logged and counted, and the current model keeps serving; the same generation is
-not tried again.
+loaded and verified in a worker thread while the current model keeps serving requests. Then
+the served snapshot is replaced in one assignment. Requests that started before keep their
+own snapshot to the end. A candidate that fails to load or to pass the checks is rejected,
+logged and counted, and the current model keeps serving. The same generation is not tried
+again.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from itsacat.serving.swap.sources import ModelSource
 
 log = logging.getLogger("itsacat.serving.swap")
 
-# What a broken candidate raises: a digest mismatch or a missing artifact (ItsacatError from
-# the registry), unreadable weights, an invalid spec, or a file system error.
+# Errors of a broken candidate: a digest mismatch or a missing artifact (ItsacatError from the
+# registry), unreadable weights, an invalid spec, or a file system error.
 CANDIDATE_ERRORS = (ItsacatError, ModelFileError, SpecError, OSError)
 
 
