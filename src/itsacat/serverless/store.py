@@ -206,7 +206,7 @@ class RedisStore:
         self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_bytes = 0
-        self._cache_lock = threading.Lock()
+        self._lock = threading.Lock()
         try:
             self._client = redis.Redis.from_url(url, socket_timeout=10,
                                                 socket_connect_timeout=5)
@@ -219,11 +219,11 @@ class RedisStore:
     def put_array(self, key: str, array: np.ndarray) -> None:
         buffer = encode_array(array)
         self._call(self._client.set, self._prefix + key, buffer, ex=KEY_TTL_SECONDS)
-        self.bytes_moved += array.nbytes
+        self._count(array.nbytes)
 
     def get_array(self, key: str, cache: bool = False) -> np.ndarray:
         if cache:
-            with self._cache_lock:
+            with self._lock:
                 array = self._cache.get(key)
                 if array is not None:
                     self._cache.move_to_end(key)
@@ -231,14 +231,14 @@ class RedisStore:
         buffer = self._call(self._client.get, self._prefix + key)
         if buffer is None:
             raise _missing(self, key)
-        self.bytes_moved += len(buffer) - HEADER_SIZE
+        self._count(len(buffer) - HEADER_SIZE)
         array = decode_array(buffer, key)
         if cache:
             self._remember(key, array)
         return array
 
     def _remember(self, key: str, array: np.ndarray) -> None:
-        with self._cache_lock:
+        with self._lock:
             self._cache[key] = array
             self._cache_bytes += array.nbytes
             while self._cache_bytes > CACHE_BYTES and len(self._cache) > 1:
@@ -248,13 +248,13 @@ class RedisStore:
     def put_json(self, key: str, value: Any) -> None:
         text = json.dumps(value)
         self._call(self._client.set, self._prefix + key, text, ex=KEY_TTL_SECONDS)
-        self.bytes_moved += len(text)
+        self._count(len(text))
 
     def get_json(self, key: str, default: Any = None) -> Any:
         text = self._call(self._client.get, self._prefix + key)
         if text is None:
             return default
-        self.bytes_moved += len(text)
+        self._count(len(text))
         return json.loads(text)
 
     def put_if_absent(self, key: str, value: Any) -> bool:
@@ -297,12 +297,17 @@ class RedisStore:
 
     def clear(self) -> None:
         self.delete_prefix("")
-        with self._cache_lock:
+        with self._lock:
             self._cache.clear()
             self._cache_bytes = 0
 
     def close(self) -> None:
         self._client.close()
+
+    def _count(self, size: int) -> None:
+        # Thread-pool workers share one handle, and += on an attribute is not atomic.
+        with self._lock:
+            self.bytes_moved += size
 
     def _call(self, operation, *args, **kwargs):
         try:
