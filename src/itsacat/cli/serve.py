@@ -35,6 +35,8 @@ def add_parser(subparsers) -> None:
                         help="address to listen on (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int,
                         help="port (default: 8000 for blue, 8080 for green)")
+    # NOTE: each worker polls the slot on its own, so after a promotion workers can serve
+    # different versions for up to one poll interval; each response still names its version.
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes, each with its own copy of the model "
                              "(default: 1)")

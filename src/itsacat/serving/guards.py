@@ -69,6 +69,8 @@ async def _json_input(request: Request, body: bytes, fetch: FetchPolicy) -> Imag
     url = document.get("url") if isinstance(document, dict) else None
     if not isinstance(url, str) or not url:
         raise MISSING_IMAGE.error(where="the JSON body has no \"url\" string")
+    # NOTE: the number of fetches in flight is not capped. Each one is bounded by the fetch
+    # deadline and byte cap, and waits without holding a thread, but many at once add up.
     return ImageInput(await fetch_image(url, fetch), url)
 
 
