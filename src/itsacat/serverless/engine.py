@@ -97,7 +97,7 @@ class ServerlessEngine:
             raise InvocationError("chain_incomplete", f"epoch {first_epoch} ended without "
                                   f"being closed (the store's results are {results}); this is "
                                   "a bug in the serverless functions, please report it")
-        costs = [self.store.get_json(f"epochs/{epoch}")["cost"]
+        costs = [self.store.get_json(f"epochs/{epoch}/result")["cost"]
                  for epoch in range(first_epoch, closed + 1)]
         next_params = read_parameters(self.store, f"weights/e{closed + 1}", spec)
         self._clean(first_epoch, closed)
@@ -136,6 +136,7 @@ class ServerlessEngine:
         for epoch in range(first_epoch, last_epoch + 1):
             self.store.delete_prefix(f"e{epoch}/")
             self.store.delete_prefix(f"weights/e{epoch}/")
+            self.store.delete_prefix(f"epochs/{epoch}/")
 
     def __repr__(self) -> str:
         return (f"ServerlessEngine(executor={self.runtime.executor_name!r}, "

@@ -18,7 +18,7 @@ Keys in a run's namespace (shapes as in `itsacat.nn.network`; i is a neuron, k a
     spec                          JSON, `NetworkSpec.to_json()`
     data/X, data/Y                (m, n_x) one example per row, and (1, m)
     weights/e<e>/W<l>/<i>, b<l>/<i>   (1, n_prev) and (1, 1): neuron i's weights at epoch start
-    epochs/<e>                    JSON {"cost": …}, written when the epoch closes
+    epochs/<e>/result             JSON {"cost": …}, written when the epoch closes
     results                       JSON, how launch left the run
     e<e>/minibatches              JSON, the minibatch sizes of epoch e
     e<e>/mb<k>/A0, Y              (n_x, m_k) in Fortran order, and (1, m_k)
@@ -171,7 +171,7 @@ def close_epoch(event: Event, store: ParamStore, runtime) -> None:
     next_params, epoch_cost = STRATEGIES[spec.strategy].close_epoch(start, outcomes,
                                                                     spec.learning_rate)
     write_parameters(store, f"weights/e{epoch + 1}", next_params)
-    store.put_json(f"epochs/{epoch}", {"cost": epoch_cost})
+    store.put_json(f"epochs/{epoch}/result", {"cost": epoch_cost})
 
     reached_threshold = epoch_cost <= spec.threshold
     if reached_threshold or epoch >= event["last_epoch"]:
