@@ -63,6 +63,18 @@ def test_serve_command_answers_predictions(home_with_blue_model):
     assert "POST /predict 200 " in output
 
 
+def test_serve_command_unreachable_registry_exits_2(tmp_path):
+    # Port 1 on the loopback interface has no database, so the connection is refused at once.
+    run = itsacat("--home", str(tmp_path), "serve", "--slot", "blue",
+                  env={"ITSACAT_REGISTRY_URL": "postgresql+psycopg://itsacat@127.0.0.1:1/none"})
+    output, _ = run.communicate(timeout=60)
+
+    assert run.returncode == 2
+    assert output.startswith("itsacat serve: error: ")
+    assert "ITSACAT_REGISTRY_URL" in output
+    assert "Traceback" not in output
+
+
 def test_serve_command_invalid_setting_prints_one_line(tmp_path):
     run = itsacat("--home", str(tmp_path), "serve", "--slot", "green",
                   env={"ITSACAT_MAX_PIXELS": "lots"})

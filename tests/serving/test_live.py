@@ -142,6 +142,7 @@ def test_hot_swap_under_load_fails_no_request(registry, caplog):
             for thread in clients.threads:
                 thread.join()
         ready = httpx.get(f"{live.url}/readyz").json()
+        metrics = httpx.get(f"{live.url}/metrics").text
 
     assert clients.failures == []
     for answers in clients.answers:
@@ -152,6 +153,9 @@ def test_hot_swap_under_load_fails_no_request(registry, caplog):
         first_v2 = versions.index(v2.id)
         assert v1.id not in versions[first_v2:]
     assert ready["model_version"] == v2.id
+    assert f'itsacat_model_version{{slot="blue"}} {v2.id}.0' in metrics
+    assert 'itsacat_model_swaps_total{outcome="swapped"} 2.0' in metrics
+    assert 'itsacat_model_swaps_total{outcome="rejected"} 2.0' in metrics
 
     rejections = [record.getMessage() for record in caplog.records
                   if record.levelno == logging.ERROR]

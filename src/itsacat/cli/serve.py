@@ -6,6 +6,7 @@ import logging
 import os
 
 from itsacat.cli.common import settings_from
+from itsacat.registry import open_registry
 from itsacat.serving.settings import DEFAULT_PORTS, SLOTS, ServingSettings
 
 log = logging.getLogger("itsacat.cli")
@@ -72,8 +73,13 @@ def run(args) -> int:
         value = getattr(args, flag)
         if value is not None:
             os.environ[variable] = str(value)
-    os.environ["ITSACAT_HOME"] = str(settings_from(args).home)
-    ServingSettings.from_env()  # fail here, with one line, on a bad setting
+    settings = settings_from(args)
+    os.environ["ITSACAT_HOME"] = str(settings.home)
+    serving = ServingSettings.from_env()  # fail here, with one line, on a bad setting
+    if serving.model_folder is None:
+        # Open the registry once here too, so that a wrong URL or an unreachable database is
+        # one line and exit status 2, not a traceback from every worker.
+        open_registry(settings).close()
 
     port = args.port or DEFAULT_PORTS[args.slot]
     uvicorn_log = logging.getLogger("uvicorn")
