@@ -123,8 +123,9 @@ class ServerlessEngine:
             return False
         if self._uploaded is not None:
             # Store handles may cache the data and minibatch inputs they read, keyed by name.
-            raise ValueError("a serverless engine trains one data set with one spec; create "
-                             "a new engine for another")
+            raise ValueError("a serverless engine trains on the X and Y arrays and the spec "
+                             "of its first epoch; pass the same objects to every run_epoch, "
+                             "or create a new engine for other data")
         self.store.put_json("spec", spec.to_json())
         self.store.put_array("data/X", X.T)  # (m, n_x): one example per row
         self.store.put_array("data/Y", Y)
