@@ -170,3 +170,15 @@ def test_open_store_unknown_scheme_raises():
 
     assert raised.value.message == ("parameter store URL 'postgresql://localhost/db' is not "
                                     "supported; use memory or redis://host:port/db")
+
+
+def test_store_put_get_arrays_keeps_order(store):
+    rows = {f"W1/{i}": np.full((1, 3), float(i)) for i in range(4)}
+    store.put_arrays(rows)
+
+    values = store.get_arrays(["W1/2", "W1/0", "W1/3"])
+
+    assert [float(value[0, 0]) for value in values] == [2.0, 0.0, 3.0]
+    with pytest.raises(ParamStoreError) as raised:
+        store.get_arrays(["W1/1", "W1/9"])
+    assert raised.value.code == "missing_key"

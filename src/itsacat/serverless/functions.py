@@ -86,10 +86,12 @@ def forget_run(store: ParamStore) -> None:
 
 def write_parameters(store: ParamStore, prefix: str, params: Parameters) -> None:
     """Store each neuron's row of `W[l]` and its bias under `prefix`."""
+    rows = {}
     for l in params.W:
         for i in range(params.W[l].shape[0]):
-            store.put_array(f"{prefix}/W{l}/{i}", params.W[l][i:i + 1])
-            store.put_array(f"{prefix}/b{l}/{i}", params.b[l][i:i + 1])
+            rows[f"{prefix}/W{l}/{i}"] = params.W[l][i:i + 1]
+            rows[f"{prefix}/b{l}/{i}"] = params.b[l][i:i + 1]
+    store.put_arrays(rows)
 
 
 def read_parameters(store: ParamStore, prefix: str, spec: NetworkSpec) -> Parameters:
@@ -102,7 +104,7 @@ def read_parameters(store: ParamStore, prefix: str, spec: NetworkSpec) -> Parame
 
 
 def _gather_rows(store: ParamStore, prefix: str, count: int) -> np.ndarray:
-    return np.vstack([store.get_array(f"{prefix}/{i}") for i in range(count)])
+    return np.vstack(store.get_arrays([f"{prefix}/{i}" for i in range(count)]))
 
 
 def minibatch_prefix(event: Event) -> str:

@@ -96,6 +96,10 @@ class ParamStore(Protocol):
 
     def get_array(self, key: str, cache: bool = False) -> np.ndarray: ...
 
+    def put_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
+
+    def get_arrays(self, keys: list[str]) -> list[np.ndarray]: ...
+
     def put_json(self, key: str, value: Any) -> None: ...
 
     def get_json(self, key: str, default: Any = None) -> Any: ...
@@ -138,6 +142,13 @@ class MemoryStore:
                 raise _missing(self, key)
             self.bytes_moved += buffer.nbytes - HEADER_SIZE
         return decode_array(buffer, key)
+
+    def put_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for key, array in arrays.items():
+            self.put_array(key, array)
+
+    def get_arrays(self, keys: list[str]) -> list[np.ndarray]:
+        return [self.get_array(key) for key in keys]
 
     def put_json(self, key: str, value: Any) -> None:
         text = json.dumps(value)
@@ -236,6 +247,24 @@ class RedisStore:
         if cache:
             self._remember(key, array)
         return array
+
+    def put_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        # One round trip for a layer's rows instead of one per neuron.
+        pipeline = self._client.pipeline(transaction=False)
+        for key, array in arrays.items():
+            pipeline.set(self._prefix + key, encode_array(array), ex=KEY_TTL_SECONDS)
+        self._call(pipeline.execute)
+        self._count(sum(array.nbytes for array in arrays.values()))
+
+    def get_arrays(self, keys: list[str]) -> list[np.ndarray]:
+        buffers = self._call(self._client.mget, [self._prefix + key for key in keys])
+        arrays = []
+        for key, buffer in zip(keys, buffers, strict=True):
+            if buffer is None:
+                raise _missing(self, key)
+            self._count(len(buffer) - HEADER_SIZE)
+            arrays.append(decode_array(buffer, key))
+        return arrays
 
     def _remember(self, key: str, array: np.ndarray) -> None:
         with self._lock:
