@@ -339,12 +339,13 @@ class Runtime:
                 if self.executor.in_flight == 0:
                     # Nothing running can still finish what is outstanding: it was lost.
                     for pending in list(outstanding.values()):
-                        self._retry(pending, outstanding, stats, "was lost")
+                        self._retry(pending, outstanding, stats, "it was lost")
                     continue
                 for outcome in self.executor.collect(self._wait_seconds(outstanding)):
                     self._settle(outcome, outstanding, stats)
                 for pending in self._expired(outstanding):
-                    self._retry(pending, outstanding, stats, f"timed out after {self.timeout}s")
+                    self._retry(pending, outstanding, stats,
+                                f"it timed out after {self.timeout}s")
         except InvocationError:
             # Let attempts already running finish, so none writes into the store after the
             # caller has moved on.
@@ -413,7 +414,7 @@ class Runtime:
         attempts = invocation.attempt + 1
         if attempts >= self.max_attempts:
             self._fail(invocation, state, reason, attempts, resumable)
-        log.info("retrying invocation %s: attempt %d %s", invocation.id, attempts, reason)
+        log.info("retrying invocation %s as attempt %d: %s", invocation.id, attempts + 1, reason)
         stats.retries += 1
         del outstanding[invocation.id]
         self.queue.append(replace(invocation, attempt=attempts, delay=0.0))
