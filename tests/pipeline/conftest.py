@@ -65,12 +65,12 @@ def registry(home: Path):
         yield registry
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def live(tmp_path_factory) -> Iterator[tuple]:
-    """One home with running blue and green services, shared by a module's tests.
+    """One home with running blue and green services, shared by the package's tests.
 
     Tests that use it read the slots at their start and assert changes from there, because
-    earlier tests of the module leave their model versions behind.
+    earlier tests leave their model versions and executions behind.
     """
     home = tmp_path_factory.mktemp("live") / "home"
     config = make_config()
