@@ -144,6 +144,8 @@ def start_epoch(event: Event, store: ParamStore, runtime) -> None:
 
     # Epoch e starts only after epoch e-1 closed, and a late copy of that closing reads only
     # epoch e-1's keys, so epoch e-2's keys can no longer be read by anyone.
+    # NOTE: a copy of an epoch e-2 invocation delayed past this point would find its keys
+    # gone and fail; the runtime waits for every copy before an epoch ends, a real queue may not.
     store.delete_prefix(f"e{epoch - 2}/")
     store.delete_prefix(f"weights/e{epoch - 2}/")
 
