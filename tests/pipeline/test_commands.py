@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -75,7 +77,9 @@ def test_up_serves_inbox_upload_and_stops_cleanly_on_ctrl_c(tmp_path, small_inpu
         cli_command(home, "up", "--blue-port", str(blue), "--green-port", str(green),
                     "--admin-port", str(admin), "--epochs", "5", "--approval", "auto",
                     "--min-accuracy", "0"),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        # As when a shell starts it in the background: SIGINT arrives ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         banner = _read_banner(up)
         inbox = home / "inbox" / "training_input"
@@ -127,14 +131,18 @@ def test_pipeline_status_shows_why_an_execution_stopped(live, capsys):
                         "accuracy 0.1000, minimum 0.5000\n")
 
 
-def _read_banner(process: subprocess.Popen) -> list[str]:
+def _read_banner(process: subprocess.Popen, timeout: float = 60.0) -> list[str]:
     """Read what `up` prints before it waits: up to its `approval:` line, or its exit."""
-    lines = []
-    while True:
-        line = process.stdout.readline()
-        lines.append(line)
-        if not line or line.startswith("approval:"):
-            return lines
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout],
+                     daemon=True).start()
+    banner, deadline = [], time.monotonic() + timeout
+    while not banner or not banner[-1].startswith("approval:"):
+        try:
+            banner.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            raise AssertionError(f"itsacat up printed only {banner}") from None
+    return banner
 
 
 def _wait_for_blue(home: Path, timeout: float) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
+import time
 from pathlib import Path
 
 from itsacat.cli.common import settings_from
@@ -44,8 +44,7 @@ def run(args) -> int:
         kind="full", config=config, data_path=str(data.absolute()),
         params_path=str(Path(args.params).absolute()) if args.params else None,
         epochs=args.epochs)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    _interrupt_on_signals()
 
     with open_registry(settings) as registry, Stack(
             registry, settings.home, config, worker=False, inbox=False, admin=False) as stack:
@@ -64,9 +63,21 @@ def run(args) -> int:
         if args.serve and code == 0:
             print("serving until Ctrl-C", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
-                while not stopping.wait(0.5):
-                    pass
+                while True:
+                    time.sleep(0.5)
     return code
+
+
+def _interrupt_on_signals() -> None:
+    """Make Ctrl-C and SIGTERM raise KeyboardInterrupt, which stops the services on the way
+    out; set explicitly because a shell starting the demo in the background makes it
+    inherit an ignored SIGINT."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def print_results(execution) -> None:

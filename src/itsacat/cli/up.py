@@ -33,8 +33,10 @@ def run(args) -> int:
     settings = settings_from(args)
     config = config_from(args, settings.home)
     stopping = threading.Event()
-    # SIGTERM stops `up` the way Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    # Both handlers are set explicitly: a shell starting `up` in the background makes it
+    # inherit an ignored SIGINT, and SIGTERM should stop it the way Ctrl-C does.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda received, frame: stopping.set())
 
     with open_registry(settings) as registry:
         stack = Stack(registry, settings.home, config, admin=not args.no_admin, epochs=args.epochs)
@@ -51,15 +53,12 @@ def run(args) -> int:
             print("or start an execution with: itsacat pipeline run --data PATH | "
                   "itsacat pipeline deliver VERSION")
             print(f"approval: {config.approval}; Ctrl-C stops everything", flush=True)
-            try:
-                while not stopping.wait(0.5):
-                    dead = [slot for slot, service in stack.services.items()
-                            if service.process.poll() is not None]
-                    if dead:
-                        print(f"the {dead[0]} service exited; see "
-                              f"{stack.services[dead[0]].log_path}; stopping")
-                        return 1
-            except KeyboardInterrupt:
-                pass
+            while not stopping.wait(0.5):
+                dead = [slot for slot, service in stack.services.items()
+                        if service.process.poll() is not None]
+                if dead:
+                    print(f"the {dead[0]} service exited; see "
+                          f"{stack.services[dead[0]].log_path}; stopping")
+                    return 1
             print("stopping…", flush=True)
     return 0
