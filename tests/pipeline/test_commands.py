@@ -169,3 +169,55 @@ def _children_of(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return children
+
+
+def test_pipeline_run_waits_for_approval_then_approve_promotes(live, tmp_path, small_inputs,
+                                                                capsys):
+    home, registry, config = live
+    data, params = small_inputs
+    services = config.services
+
+    code = main(["--home", str(home), "pipeline", "run", "--data", str(data), "--params",
+                 str(params), "--epochs", "3", "--approval", "manual", "--blue-port",
+                 str(services.blue_port), "--green-port", str(services.green_port),
+                 "--min-accuracy", "0", "--max-regression", "1"])
+
+    assert code == 0
+    execution = registry.list_executions(limit=1)[0]
+    assert execution.status == "awaiting_approval"
+    out = capsys.readouterr().out
+    assert out.endswith(f"execution {execution.id}: awaiting approval; decide with\n"
+                        f"  itsacat pipeline approve {execution.id} --by NAME --reason TEXT\n"
+                        f"  itsacat pipeline reject {execution.id} --by NAME --reason TEXT\n")
+
+    code = main(["--home", str(home), "pipeline", "approve", execution.id, "--by", "dana",
+                 "--reason", "metrics fine"])
+
+    assert code == 0
+    assert registry.slot_state("blue").version_id == execution.model_version_id
+    assert capsys.readouterr().out.endswith(
+        f"execution {execution.id}: succeeded; blue serves model version "
+        f"{execution.model_version_id}\n")
+
+
+def test_pipeline_approve_twice_is_refused(live, capsys):
+    home, registry, config = live
+    execution = registry.list_executions(limit=1)[0]
+
+    code = main(["--home", str(home), "pipeline", "approve", execution.id, "--by", "erin",
+                 "--reason", "again"])
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"itsacat pipeline: error: execution {execution.id} is {execution.status}, not "
+        "awaiting_approval; only an execution whose gates passed can be approved or "
+        "rejected\n")
+
+
+def test_pipeline_deliver_unknown_version_fails_in_one_line(tmp_path, capsys):
+    code = main(["--home", str(tmp_path / "home"), "pipeline", "deliver", "999"])
+
+    assert code == 2
+    assert capsys.readouterr().err.endswith(
+        "itsacat pipeline: error: model version 999 not found in the registry; see itsacat "
+        "models list\n")

@@ -255,3 +255,24 @@ def _gray_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), (90, 90, 90)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_delivery_real_smoke_images_are_each_checked(live, shared_data):
+    home, registry, config = live
+    images = shared_data / "images"
+    candidate = register_model(registry, 0.995, seed=30)
+
+    finished = deliver(home, registry, config.replace(gates__smoke_images=str(images),
+                                                      gates__smoke_labels="advisory"),
+                       candidate.id)
+
+    assert finished.status == ExecutionStatus.succeeded
+    checks = finished.stage("verify_green").outcome["checks"]
+    assert [(check["name"], check["expected"]) for check in checks[2:]] == [
+        ("grumpy_cat.jpeg", "cat"), ("eiffel_tower.jpeg", "non-cat"),
+        ("gargoyle_paris.jpeg", "non-cat")]
+    assert all(check["model_version"] == candidate.id for check in checks[1:])
+    gates = [gate["gate"] for gate in finished.stage("gate").outcome["gates"]]
+    assert gates == ["min_test_accuracy", "no_regression", "smoke_label:grumpy_cat.jpeg",
+                     "smoke_label:eiffel_tower.jpeg", "smoke_label:gargoyle_paris.jpeg",
+                     "latency"]
