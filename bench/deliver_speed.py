@@ -2,10 +2,11 @@
 
 Starts real blue and green services (`itsacat serve`) on free ports of 127.0.0.1 against a
 fresh registry in a temporary home, then delivers `--repeats` new model versions one after
-another. Each delivery runs every delivery stage (release, image build (skipped when no
-Docker engine answers, after asking it), deploy green and wait for its reload, smoke
-checks, gates, auto approval, promote blue and wait for its reload, notify). The clock starts before the execution is created and stops once the blue
-service's /readyz reports the new version.
+another. Each delivery runs every delivery stage: release, image build (skipped after
+`docker info` fails when no Docker engine runs), deploy green and wait for its reload, smoke
+checks, gates, auto approval, promote blue and wait for its reload, notify. The clock starts
+before the execution is created and stops once the blue service's /readyz reports the new
+version.
 
     python bench/deliver_speed.py [--repeats 5] [--smoke-images DIR]
 
@@ -31,8 +32,8 @@ from itsacat.pipeline.stack import Stack
 from itsacat.registry import ExecutionStatus, open_registry
 from itsacat.settings import Settings
 
-# The reference network's shape; its weights are only initialised, since the delivery does
-# not depend on how good the model is once the gates accept it.
+# The reference network's shape, with initial weights only: once the gates accept a model,
+# how good it is does not change the delivery's speed.
 SPEC = {"epochs": 1, "layers": 4,
         "activations": {"layer1": "relu", "layer2": "relu", "layer3": "relu",
                         "layer4": "sigmoid"},

@@ -69,7 +69,7 @@ def test_demo_missing_data_explains_where_to_put_it(tmp_path, capsys):
     assert "ITSACAT_DATA=path/to/folder make demo" in message
 
 
-def test_up_serves_inbox_upload_and_stops_cleanly_on_ctrl_c(tmp_path, small_inputs):
+def test_up_inbox_upload_then_ctrl_c(tmp_path, small_inputs):
     data, params = small_inputs
     home = tmp_path / "home"
     blue, green, admin = free_port(), free_port(), free_port()

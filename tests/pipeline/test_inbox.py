@@ -52,7 +52,7 @@ def test_inbox_restart_does_not_start_a_file_twice(registry, home):
     assert len(registry.list_executions()) == 1
 
 
-def test_inbox_partial_and_tmp_names_are_ignored_until_renamed(registry, home):
+def test_inbox_partial_names_ignored(registry, home):
     watcher = watcher_for(registry, home)
     write_h5_dataset(watcher.inbox / "cats.h5.partial")
     write_h5_dataset(watcher.inbox / "dogs.h5.tmp")
@@ -90,7 +90,7 @@ def test_inbox_new_file_waits_for_stable_polls(registry, home, tmp_path):
     assert len(watcher.poll()) == 1
 
 
-def test_inbox_stable_invalid_file_moves_to_failed_with_reason(registry, home):
+def test_inbox_invalid_file_moves_to_failed(registry, home):
     watcher = watcher_for(registry, home, inbox__invalid_after_seconds=0.0)
     (watcher.inbox / "notes.h5").write_text("this is not HDF5")
 
@@ -104,7 +104,7 @@ def test_inbox_stable_invalid_file_moves_to_failed_with_reason(registry, home):
     assert registry.list_executions() == []
 
 
-def test_inbox_moved_file_without_execution_is_started_on_restart(registry, home):
+def test_inbox_restart_recovers_moved_file(registry, home):
     watcher = watcher_for(registry, home)
     # A crash after the move and before the record leaves exactly this behind.
     orphan = watcher.processed / "0123456789ab"

@@ -69,9 +69,11 @@ def run(args) -> int:
 
 
 def _interrupt_on_signals() -> None:
-    """Make Ctrl-C and SIGTERM raise KeyboardInterrupt, which stops the services on the way
-    out; set explicitly because a shell starting the demo in the background makes it
-    inherit an ignored SIGINT."""
+    """Make Ctrl-C and SIGTERM raise KeyboardInterrupt, which stops the services on the way out.
+
+    The handlers are set explicitly because a shell that starts the demo in the background
+    makes it inherit an ignored SIGINT.
+    """
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt

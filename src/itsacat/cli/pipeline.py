@@ -104,7 +104,7 @@ def add_config_arguments(parser) -> None:
     parser.add_argument("--max-regression", type=float,
                         help="how far below blue's test accuracy a candidate may fall")
     parser.add_argument("--latency-budget", type=float, metavar="MS",
-                        help="longest smoke request allowed, in milliseconds")
+                        help="maximum duration of a smoke request, in milliseconds")
     parser.add_argument("--webhook", action="append", metavar="URL",
                         help="POST notifications to URL (repeatable; replaces the file's)")
     parser.add_argument("--admin-port", type=int, help="port of the admin endpoint")

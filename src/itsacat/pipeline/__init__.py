@@ -1,6 +1,7 @@
 """The delivery pipeline: train → evaluate → register → build release → build image →
-deploy green → verify green → gate → approve → promote blue → notify, each stage recorded
-in the registry, triggered by the inbox, `itsacat pipeline run` or `itsacat pipeline deliver`.
+deploy green → verify green → gate → approve → promote blue → notify. Each stage is recorded
+in the registry. The inbox, `itsacat pipeline run` and `itsacat pipeline deliver` start
+executions.
 
     settings = ExecutionSettings(kind="deliver", config=load_config(None, home),
                                  model_version_id=3)

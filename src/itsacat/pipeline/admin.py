@@ -61,8 +61,8 @@ def create_admin_app(registry: Registry, on_decision=None,
         if not expected:
             raise AdminError("admin_disabled", f"the admin endpoint is disabled: set "
                              f"{TOKEN_VARIABLE} where itsacat runs to enable it", 503)
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(),
+        scheme, _, presented = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(),
                                                                   expected.encode()):
             raise AdminError("unauthorized", "missing or wrong bearer token; send "
                              "'Authorization: Bearer <ITSACAT_ADMIN_TOKEN>'", 401)

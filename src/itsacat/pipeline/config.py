@@ -30,7 +30,7 @@ class ConfigError(ItsacatError):
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """Where the blue and green prediction services listen, and how long a reload may take."""
+    """The addresses of the blue and green prediction services, and their reload timeout."""
 
     host: str = "127.0.0.1"
     blue_port: int = 8000
@@ -44,7 +44,7 @@ class ServiceConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """How the train stage trains when the trigger gives no network spec or epochs."""
+    """Training settings of the train stage, used where the trigger gives none."""
 
     engine: str = "vectorized"
     epochs: int | None = None  # overrides the spec's epochs when set
@@ -66,7 +66,7 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class NotifyConfig:
-    """Where notifications go besides the log."""
+    """Notification targets besides the log, and the retry policy of webhooks."""
 
     webhooks: tuple[str, ...] = ()
     retries: int = 3  # attempts after the first one
@@ -96,7 +96,7 @@ class PipelineConfig:
     """Every setting of the delivery pipeline; `approval` is `manual` or `auto`."""
 
     approval: str = "manual"
-    docker: str = "auto"  # "off" skips the image build even when an engine answers
+    docker: str = "auto"  # "off" skips the image build even when an engine responds
     services: ServiceConfig = field(default_factory=ServiceConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     gates: GateConfig = field(default_factory=GateConfig)

@@ -4,11 +4,11 @@
     Executor(registry, home).run(execution.id)
 
 The executor holds the execution's lease in the registry while it runs, so two workers never
-run the same execution. It starts at the first stage that has not finished, which makes a
-restart after a crash resume where the crash happened: stages that passed keep their
-outcome and timestamps, and a stage that was running when the process died runs again (it
-is idempotent). When a stage fails, the stages after it are skipped, except `notify`, which
-runs to announce the failure.
+run the same execution. It starts at the first stage that has not finished, so a restart
+after a crash resumes where the crash happened. Stages that passed keep their outcome and
+timestamps. A stage that was running when the process died runs again, which is safe
+because stages are idempotent. When a stage fails, the stages after it are skipped, except
+`notify`, which runs to announce the failure.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class Executor:
     def run(self, execution_id: str) -> Execution | None:
         """Run the execution from its first unfinished stage until it finishes or pauses.
 
-        Returns the execution as it stands then, or None when another live process holds
+        Returns the execution as it is then, or None when another live process holds
         it. Ctrl-C leaves it `interrupted`, for a later run to resume.
         """
         lease = state.execution_lease(execution_id)

@@ -73,8 +73,8 @@ class InboxWatcher:
             execution = self._consider(path)
             if execution is not None:
                 started.append(execution)
-        for gone in set(self._seen) - names:
-            del self._seen[gone]
+        for vanished in set(self._seen) - names:
+            del self._seen[vanished]
         return started
 
     def recover(self) -> list[Execution]:

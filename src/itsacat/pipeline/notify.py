@@ -1,7 +1,7 @@
 """Notifications of pipeline events: one log line each, and a JSON POST to every webhook.
 
 A webhook delivery is retried with exponential backoff on a connection error, a timeout or a
-5xx answer; a 4xx answer is final, because sending the same request again cannot fix it.
+5xx response. A 4xx response is final, because sending the same request again cannot fix it.
 A delivery that fails every attempt is logged and recorded, and never fails the release.
 """
 

@@ -1,9 +1,9 @@
 """Promotion of the approved candidate to blue, and rollback of blue.
 
 A promotion holds the registry's promotion lease, so two executions never promote at the
-same time, and swaps blue by compare-and-swap against the blue version that the gate
-compared the candidate with: if blue changed since, the candidate was judged against a model
-that is no longer in production, and the promotion fails instead of overwriting it.
+same time. It swaps blue by compare-and-swap against the blue version that the gate compared
+the candidate with. If blue changed since, the candidate was judged against a model that is
+no longer in production, so the promotion fails instead of overwriting it.
 """
 
 from __future__ import annotations

@@ -51,12 +51,12 @@ def build_release(context: StageContext) -> dict[str, Any]:
 
 
 def build_image(context: StageContext) -> dict[str, Any]:
-    """Build a container image of the release when a Docker engine answers; skip otherwise."""
+    """Build a container image of the release when a Docker engine responds; skip otherwise."""
     if context.config.docker == "off":
         raise StageSkipped("the image build is switched off (pipeline.docker = \"off\")")
     engine_problem = docker_engine_problem()
     if engine_problem:
-        raise StageSkipped(f"no Docker engine answers ({engine_problem}); the release is "
+        raise StageSkipped(f"no Docker engine responds ({engine_problem}); the release is "
                            "served from the registry without an image")
     dockerfile = PROJECT_ROOT / "Dockerfile"
     if not dockerfile.is_file():
@@ -83,7 +83,7 @@ def build_image(context: StageContext) -> dict[str, Any]:
 
 
 def docker_engine_problem() -> str | None:
-    """Return why no Docker engine can build here, or None when one answers."""
+    """Return why no Docker engine can build here, or None when one responds."""
     if shutil.which("docker") is None:
         return "the docker command is not installed"
     try:

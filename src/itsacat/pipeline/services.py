@@ -1,8 +1,8 @@
 """The blue and green prediction services as child processes, and waiting for a service to
 serve a given model version.
 
-Each service is `itsacat serve --slot SLOT` in its own process. On Linux the child asks the
-kernel to send it SIGTERM when its parent dies, so a parent killed with SIGKILL leaves no
+Each service is `itsacat serve --slot SLOT` in its own process. On Linux the child has the
+kernel send it SIGTERM when its parent dies, so a parent killed with SIGKILL leaves no
 service running behind it.
 """
 
@@ -70,7 +70,7 @@ def start_service(slot: str, host: str, port: int, home: Path, log_folder: Path,
 
 
 def wait_until_up(service: ServiceProcess, timeout: float) -> None:
-    """Wait until the service answers `GET /`; raise `ServiceError` if it exits or times out."""
+    """Wait until the service responds to `GET /`; raise `ServiceError` if it exits or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
@@ -80,14 +80,14 @@ def wait_until_up(service: ServiceProcess, timeout: float) -> None:
             if httpx.get(service.url + "/", timeout=1.0).status_code == 200:
                 return
         time.sleep(0.1)
-    raise ServiceError(f"slot {service.slot}: the service did not answer on {service.url} "
+    raise ServiceError(f"slot {service.slot}: the service did not respond on {service.url} "
                        f"within {timeout:.0f} s; see {service.log_path}")
 
 
 def served_version(url: str) -> int | None:
     """Return the model version the service at `url` serves, or None when it serves none.
 
-    Raises `httpx.HTTPError` when no service answers.
+    Raises `httpx.HTTPError` when no service responds.
     """
     response = httpx.get(url + "/readyz", timeout=2.0)
     if response.status_code != 200:

@@ -37,7 +37,7 @@ DEFAULT_SPEC = {
 
 
 class StageFailed(Exception):
-    """A stage whose work failed or whose check did not hold; `reason` says which."""
+    """A stage whose work failed or whose check did not hold; `reason` names which."""
 
     def __init__(self, reason: str, outcome: dict[str, Any] | None = None):
         super().__init__(reason)
@@ -46,7 +46,7 @@ class StageFailed(Exception):
 
 
 class StageSkipped(Exception):
-    """A stage this execution does not need; `reason` says why."""
+    """A stage this execution does not need; `reason` gives the cause."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -64,7 +64,7 @@ class AwaitingDecision(Exception):
 
 @dataclass(frozen=True)
 class ExecutionSettings:
-    """What one execution was asked to do, frozen when it was created.
+    """The request behind one execution, frozen when the execution was created.
 
     `kind` is `full` (train a model from `data_path`, then deliver it) or `deliver` (deliver
     the model version `model_version_id` registered by hand).
@@ -93,7 +93,7 @@ class ExecutionSettings:
 
 @dataclass
 class StageContext:
-    """What a stage works with: the registry, the execution, the settings, earlier outcomes."""
+    """The inputs of a stage: the registry, the execution, its settings, earlier outcomes."""
 
     registry: Registry
     home: Path
@@ -116,7 +116,7 @@ class StageContext:
         log.info("execution %s: %s", self.execution.id, message)
 
     def model_version_id(self) -> int:
-        """The candidate: registered by the register stage, or given to `deliver`."""
+        """Return the candidate's id: registered by the register stage, or given to `deliver`."""
         version_id = self.outcomes.get("register", {}).get("model_version_id")
         if version_id is None:
             version_id = self.settings.model_version_id
@@ -137,8 +137,8 @@ def train(context: StageContext) -> dict[str, Any]:
     spec = spec.with_overrides(epochs=settings.epochs or training.epochs, seed=training.seed)
     dataset = load_dataset(settings.data_path, seed=spec.seed)
 
-    # A run killed halfway left a partial folder; training again from the start is simpler
-    # and safer than trusting it, because the stage is rerun only after a crash.
+    # The stage runs again only after a crash, which leaves a partial run folder. Training
+    # again from the start is simpler and safer than trusting that folder.
     folder = context.execution_folder / "run"
     if folder.exists():
         context.log(f"removing the partial run folder {folder} of an interrupted attempt")

@@ -3,8 +3,8 @@ tables: leases (which worker runs an execution, who may promote) and each execut
 settings, frozen when it is created so that a resumed execution runs as it started.
 
 The tables live in their own metadata and are created on first use, in the registry's
-database and through its engine, so that the lock is shared by every process that uses the
-same registry, on SQLite and on PostgreSQL alike.
+database and through its engine. Every process that uses the same registry therefore shares
+the lock, on SQLite and on PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def ensure_tables(registry: Registry) -> None:
 
 @dataclass(frozen=True)
 class Holder:
-    """Who holds a lease: one per worker process, unique even when a pid is reused."""
+    """The owner of a lease: one per worker process, unique even when a pid is reused."""
 
     host: str
     pid: int
@@ -87,7 +87,7 @@ def acquire(registry: Registry, name: str, holder: Holder,
             seconds: float = LEASE_SECONDS) -> None:
     """Take the lease `name` for `seconds`, or renew it; raise `LeaseBusy` when held.
 
-    A lease is free when nobody holds it, when it expired, or when its holder ran on this
+    A lease is free when no process holds it, when it expired, or when its holder ran on this
     host and its process is gone (a worker killed with SIGKILL frees its leases at once).
     The check and the take happen in one write transaction.
     """

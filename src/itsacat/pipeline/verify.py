@@ -1,6 +1,6 @@
 """Deploying a candidate to green, and the smoke checks run against the green service.
 
-The smoke checks record what they see and fail only when the service cannot answer: the
+The smoke checks record what they see and fail only when the service cannot respond: the
 ping, one prediction on a generated picture that must come from the candidate, and one
 prediction per labeled smoke image. Whether a label or a latency is good enough is the
 gate stage's decision.
@@ -72,9 +72,9 @@ def verify_green(context: StageContext) -> dict[str, Any]:
     stale = [check for check in checks if check.get("model_version") != version_id
              and check["name"] != "ping"]
     if stale:
-        # NOTE: two executions deploying to green at once can swap the candidate out
-        # under this check; the execution then fails here instead of verifying the wrong model.
-        raise StageFailed(f"green answered {stale[0]['name']} with model version "
+        # NOTE: two executions deploying to green at once can swap the candidate out under
+        # this check. The execution then fails here instead of verifying the wrong model.
+        raise StageFailed(f"green returned {stale[0]['name']} from model version "
                           f"{stale[0].get('model_version')}, not the candidate {version_id}; "
                           "another execution changed green meanwhile", outcome)
     return outcome
