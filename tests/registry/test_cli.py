@@ -115,7 +115,7 @@ def test_models_promote_stale_expectation_exits_2(itsacat, trained):
     (("models", "register", "0000"),
      "run '0000' not found in the registry; see itsacat runs list"),
     (("models", "import", "--params-h5", "absent.h5", "--spec", "absent.json"),
-     "cannot import the model: network spec absent.json: file not found; pass --params with "
+     "cannot import the model: network spec absent.json: file not found; pass --spec with "
      "the path of a parameters.json file"),
     (("models", "import", "--params-h5", "a.h5", "--spec", "a.json", "--classes", "cat"),
      "class names 'cat' are invalid; give two different names separated by a comma, class 0 "

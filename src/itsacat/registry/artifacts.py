@@ -9,6 +9,9 @@ end with the one file.
 A model version's artifact is a bundle: an uncompressed tar of the model folder that
 `itsacat.nn.io.save_model` writes (params.h5, parameters.json, classes.json), with fixed
 member order, times and owners, so that identical models give identical digests.
+
+NOTE: params.h5 is written by h5py, so two installs with different HDF5 library versions may
+write different bytes, and thus different digests, for the same weights.
 """
 
 from __future__ import annotations

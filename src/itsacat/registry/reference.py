@@ -60,6 +60,11 @@ def import_reference_model(registry: Registry, params_h5: str | Path, spec_file:
     The weights are checked against the spec before anything is stored. A bad file raises
     `RegistryError` (`invalid_import`) naming the file and what is wrong with it.
     """
+    # Checked here because load_spec's own message points at train's --params option.
+    if not Path(spec_file).is_file():
+        raise RegistryError("invalid_import", f"cannot import the model: network spec "
+                            f"{spec_file}: file not found; pass --spec with the path of a "
+                            "parameters.json file")
     try:
         spec = load_spec(spec_file)
         params = load_params_h5(params_h5, spec)
