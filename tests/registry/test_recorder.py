@@ -173,3 +173,32 @@ def _wait_for_recorded_epochs(registry, trainer):
             return runs[0]
         time.sleep(0.1)
     pytest.fail("itsacat train recorded no epochs within a minute")
+
+
+def test_recorder_heartbeat_advances_between_epochs(registry, small_dataset_path, small_spec,
+                                                    tmp_path):
+    recorder = RegistryRecorder(registry, heartbeat_seconds=0.05)
+    recorder.run_started("beating", small_spec, load_dataset(small_dataset_path), "vectorized",
+                         tmp_path / "run", resumed=False)
+    started = registry.get_run("beating").heartbeat_at
+    deadline = time.monotonic() + WAIT_SECONDS
+    while registry.get_run("beating").heartbeat_at == started:
+        assert time.monotonic() < deadline, "no heartbeat recorded within a minute"
+        time.sleep(0.05)
+
+    recorder.run_stopped("beating", "interrupted", "stopped by the test")
+
+    run = registry.get_run("beating")
+    assert run.status == RunStatus.interrupted
+    assert run.message == "stopped by the test"
+    assert run.heartbeat_at > started
+
+
+def test_beat_finished_run_leaves_heartbeat(registry, small_spec):
+    registry.start_run("done1", spec=small_spec.to_json(), folder="/r", dataset_digest="d",
+                       dataset_source="s", engine="vectorized", code_version="0.1.0")
+    finished = registry.stop_run("done1", RunStatus.failed, "diverged")
+
+    registry.beat("done1")
+
+    assert registry.get_run("done1").heartbeat_at == finished.heartbeat_at
