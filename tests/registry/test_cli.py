@@ -77,6 +77,12 @@ def test_models_register_promote_rollback_export(itsacat, trained, tmp_path):
     assert status == 0
     assert out == "slot blue: 2 -> 1 (rollback by bob, generation 3)\n"
 
+    status, _, err = itsacat("models", "rollback", "--expect", "2")
+    assert status == 2
+    assert err.endswith("slot blue holds model version 1, but the caller expected model "
+                        "version 2; another change came first, so read the slot again and "
+                        "retry with --expect 1\n")
+
     status, out, _ = itsacat("models", "list", "--json")
     assert json.loads(out)["slots"] == {"blue": 1, "green": None}
 

@@ -292,3 +292,23 @@ def test_execution_unknown_raises_not_found(registry):
         assert raised.value.code == "execution_not_found"
         assert raised.value.http_status == 404
         assert str(raised.value) == "pipeline execution 'nope' not found in the registry"
+
+
+def test_rollback_with_stale_expectation_conflicts(registry, small_spec):
+    v1 = registry.register_model(make_model(small_spec, seed=1), source="import")
+    v2 = registry.register_model(make_model(small_spec, seed=2), source="import")
+    v3 = registry.register_model(make_model(small_spec, seed=3), source="import")
+    registry.promote(v1.id, "blue", expected=None, by="alice", reason="")
+    registry.promote(v2.id, "blue", expected=v1.id, by="alice", reason="")
+    # Someone promotes v3 after the rollback was decided against v2.
+    registry.promote(v3.id, "blue", expected=v2.id, by="bob", reason="")
+
+    with pytest.raises(SlotConflict) as raised:
+        registry.rollback("blue", by="carol", reason="", expected=v2.id)
+
+    assert str(raised.value) == (f"slot blue holds model version {v3.id}, but the caller "
+                                 f"expected model version {v2.id}; another change came first, "
+                                 f"so read the slot again and retry with --expect {v3.id}")
+    assert registry.slot_state("blue").version_id == v3.id
+    change = registry.rollback("blue", by="carol", reason="", expected=v3.id)
+    assert (change.from_version_id, change.to_version_id) == (v3.id, v2.id)

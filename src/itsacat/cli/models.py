@@ -15,6 +15,7 @@ from itsacat.registry.reference import (
     parse_version_id,
     register_run,
 )
+from itsacat.registry.store import ANY_VERSION
 
 
 def add_parser(subparsers) -> None:
@@ -83,6 +84,9 @@ def add_parser(subparsers) -> None:
         "rollback", help="put a slot back to its previous model version",
         description="Example: itsacat models rollback --slot blue --reason 'error rate up'")
     _add_slot_arguments(rollback, default_slot="blue")
+    rollback.add_argument("--expect", metavar="VERSION",
+                          help="the model version the slot must hold now, so that a rollback "
+                               "never undoes a promotion it did not see (default: no check)")
     rollback.set_defaults(handler=rollback_slot)
 
 
@@ -171,8 +175,12 @@ def promote_model(args) -> int:
 
 
 def rollback_slot(args) -> int:
+    expected = ANY_VERSION
+    if args.expect is not None:
+        expected = None if args.expect.lower() == "none" else parse_version_id(args.expect)
     with open_registry(settings_from(args)) as registry:
-        change = registry.rollback(args.slot, by=args.by, reason=args.reason)
+        change = registry.rollback(args.slot, by=args.by, reason=args.reason,
+                                   expected=expected)
     return _report_change(change, args)
 
 

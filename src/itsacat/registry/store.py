@@ -56,6 +56,9 @@ from itsacat.registry.schema import SlotChangeRecord as SlotChangeRow
 
 log = logging.getLogger(__name__)
 
+# `rollback(expected=ANY_VERSION)` skips the compare-and-swap check; None means "empty slot".
+ANY_VERSION = object()
+
 runs = RunRow.__table__
 run_epochs = RunEpochRow.__table__
 model_versions = ModelVersionRow.__table__
@@ -369,15 +372,21 @@ class Registry:
                  describe_version(version_id), by, reason)
         return change
 
-    def rollback(self, slot: str, *, by: str, reason: str) -> SlotChange:
+    def rollback(self, slot: str, *, by: str, reason: str,
+                 expected: int | None | object = ANY_VERSION) -> SlotChange:
         """Put `slot` back to its previous version; the version it leaves becomes previous.
 
-        Rolling back twice therefore returns to where the first rollback started. Raises
+        Rolling back twice therefore returns to where the first rollback started. With
+        `expected` (a version id, or None for an empty slot) this is a compare-and-swap like
+        `promote`: it raises `SlotConflict` when the slot no longer holds that version, so a
+        rollback decided before someone else's promotion cannot undo it. Raises
         `RegistryError` (`nothing_to_roll_back`) when the slot has no previous version.
         """
         slot = check_slot(slot)
         with self._write(f"roll back slot {slot}") as connection:
             state = _lock_slot(connection, slot)
+            if expected is not ANY_VERSION and state.version_id != expected:
+                raise SlotConflict(slot, expected, state.version_id)
             if state.previous_version_id is None:
                 raise RegistryError("nothing_to_roll_back", f"slot {slot} has no previous "
                                     "model version to roll back to; promote a version "
