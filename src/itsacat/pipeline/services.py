@@ -119,6 +119,8 @@ def wait_for_version(url: str, version_id: int, timeout: float) -> float:
 
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec; Linux only, elsewhere the call is skipped.
+    # NOTE: Linux sends the signal when the forking thread ends, not the whole process, so
+    # start services from a thread that lives as long as they should (the main thread).
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
