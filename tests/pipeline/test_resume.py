@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+from itsacat.cli import main
 from itsacat.pipeline import ExecutionSettings, Worker, create_execution
 from itsacat.pipeline.services import served_version
 from itsacat.registry import ExecutionStatus, StageStatus
@@ -36,7 +37,7 @@ KILLING_WORKER = textwrap.dedent("""
 """)
 
 
-def test_resume_killed_worker_finishes_from_first_unfinished_stage(live, tmp_path):
+def test_resume_killed_worker_finishes_from_first_unfinished_stage(live, tmp_path, capsys):
     home, registry, config = live
     data = write_h5_dataset(tmp_path / "cats.h5", m_train=20, m_test=6)
     params = tmp_path / "parameters.json"
@@ -55,6 +56,11 @@ def test_resume_killed_worker_finishes_from_first_unfinished_stage(live, tmp_pat
     assert [stage.status for stage in crashed.stages[:4]] == [
         StageStatus.passed, StageStatus.passed, StageStatus.passed, StageStatus.waiting]
     trained = crashed.stage("train")
+    capsys.readouterr()
+    assert main(["--home", str(home), "pipeline", "status"]) == 0
+    listed = next(line for line in capsys.readouterr().out.splitlines()
+                  if line.startswith(execution.id))
+    assert "build_release  no worker runs it; itsacat up or itsacat pipeline worker" in listed
 
     resumed = subprocess.run(cli_command(home, "pipeline", "worker", "--once", "--no-inbox"),
                              capture_output=True, text=True, timeout=120)

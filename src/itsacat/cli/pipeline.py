@@ -12,6 +12,8 @@ from itsacat.errors import ItsacatError
 from itsacat.registry import ApprovalDecision, Execution, ExecutionStatus, StageStatus
 
 EXIT_FAILED = 1
+# Executions that only a worker moves on; status says when none holds them.
+UNATTENDED = (ExecutionStatus.pending, ExecutionStatus.running, ExecutionStatus.interrupted)
 
 
 def add_parser(subparsers) -> None:
@@ -199,6 +201,7 @@ def why_stopped(execution: Execution) -> tuple[str | None, str]:
 
 
 def show_status(args) -> int:
+    from itsacat.pipeline import state
     from itsacat.registry import open_registry
 
     with open_registry(settings_from(args)) as registry:
@@ -211,12 +214,17 @@ def show_status(args) -> int:
             return 0
         executions = [registry.get_execution(execution.id)
                       for execution in registry.list_executions(limit=args.limit)]
+        held = {execution.id for execution in executions
+                if state.lease_holder(registry, state.execution_lease(execution.id))}
     if args.json:
         print_json([execution.to_json() for execution in executions])
         return 0
+
     rows = []
     for execution in executions:
         stage, reason = why_stopped(execution)
+        if execution.status in UNATTENDED and execution.id not in held:
+            reason = "no worker runs it; itsacat up or itsacat pipeline worker resumes it"
         rows.append([execution.id, str(execution.status), execution.trigger,
                      execution.model_version_id, stage, _shorten(reason, 70),
                      execution.updated_at])

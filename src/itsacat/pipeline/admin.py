@@ -45,12 +45,10 @@ class DecisionRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def create_admin_app(registry: Registry, on_decision=None,
-                     token: str | None = None) -> FastAPI:
+def create_admin_app(registry: Registry, token: str | None = None) -> FastAPI:
     """Build the admin app; `token` defaults to $ITSACAT_ADMIN_TOKEN, read at each request.
 
-    `on_decision(execution_id)` is called after a decision is recorded, so that the caller
-    (the worker of `itsacat up`) can continue the execution without waiting for its poll.
+    A recorded decision is applied by the pipeline worker at its next poll.
     """
     # No /docs or /openapi.json: without the token the endpoint describes nothing either.
     app = FastAPI(title="itsacat pipeline admin", description="Executions and approvals.",
@@ -102,8 +100,6 @@ def create_admin_app(registry: Registry, on_decision=None,
         approval = decide(registry, execution_id, decision, by=request.by,
                           reason=request.reason)
         log.info("admin: execution %s %s by %s", execution_id, decision, request.by)
-        if on_decision is not None:
-            on_decision(execution_id)
         return approval.to_json()
 
     return app
