@@ -134,17 +134,22 @@ def test_delivery_rejection_leaves_blue_unchanged(live, capsys):
     blue = put_in_blue(home, registry, config, accuracy=0.97, seed=15)
     candidate = register_model(registry, 0.98, seed=16)
 
-    waiting = deliver(home, registry, config.replace(approval="manual"), candidate.id)
-    assert waiting.status == ExecutionStatus.awaiting_approval
-    assert waiting.stage("approve").status == StageStatus.running
+    with Receiver() as receiver:
+        config = config.replace(approval="manual", notify__webhooks=(receiver.url,))
+        waiting = deliver(home, registry, config, candidate.id)
+        assert waiting.status == ExecutionStatus.awaiting_approval
+        assert waiting.stage("approve").status == StageStatus.running
 
-    code = main(["--home", str(home), "pipeline", "reject", waiting.id, "--by", "bob",
-                 "--reason", "not before the release freeze ends"])
+        code = main(["--home", str(home), "pipeline", "reject", waiting.id, "--by", "bob",
+                     "--reason", "not before the release freeze ends"])
 
     assert code == 0
+    assert receiver.events() == ["awaiting_approval", "execution_failed"]
+    assert receiver.bodies[1]["reason"] == "rejected by bob: not before the release freeze ends"
     finished = registry.get_execution(waiting.id)
     assert finished.status == ExecutionStatus.failed
     assert finished.stage("approve").status == StageStatus.failed
+    assert finished.stage("approve").started_at == waiting.stage("approve").started_at
     assert finished.stage("approve").outcome["reason"] == (
         "rejected by bob: not before the release freeze ends")
     assert finished.stage("promote_blue").status == StageStatus.skipped

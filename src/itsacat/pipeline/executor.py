@@ -161,7 +161,7 @@ class Executor:
                              f"stage {failure[0]} failed", {"reason": f"stage {failure[0]} failed"})
                 continue
 
-            status, detail = self._run_stage(context, stage.name, was_waiting)
+            status, detail = self._run_stage(context, stage.name, stage.status, was_waiting)
             if status == ExecutionStatus.awaiting_approval:
                 return self.registry.update_execution(
                     execution_id, status=ExecutionStatus.awaiting_approval)
@@ -173,11 +173,15 @@ class Executor:
                  f" at stage {failure[0]}: {failure[1]}" if failure else "")
         return self.registry.update_execution(execution_id, status=final)
 
-    def _run_stage(self, context: StageContext, name: str, was_waiting: bool):
+    def _run_stage(self, context: StageContext, name: str, stored: StageStatus,
+                   was_waiting: bool):
         """Run one stage and record its result; returns (status, detail)."""
         context.lines = []
         context.execution = self.registry.get_execution(context.execution.id)
-        self.registry.upsert_stage(context.execution.id, name, StageStatus.running)
+        # A stage found running (interrupted, or waiting for approval) keeps the time its
+        # first attempt started.
+        if stored != StageStatus.running:
+            self.registry.upsert_stage(context.execution.id, name, StageStatus.running)
         try:
             outcome = STAGE_FUNCTIONS[name](context)
         except StageSkipped as skipped:
