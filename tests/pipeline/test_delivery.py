@@ -206,7 +206,6 @@ def test_delivery_blue_changed_after_gate_fails_promotion(live):
 
 
 def test_delivery_promotion_lease_is_exclusive_until_holder_dies(registry):
-    leases.ensure_tables(registry)
     first, second = leases.Holder.this_process(), leases.Holder.this_process()
     leases.acquire(registry, leases.PROMOTION_LEASE, first)
 

@@ -89,7 +89,6 @@ assert tuple(STAGE_FUNCTIONS) == STAGES
 def create_execution(registry: Registry, settings: ExecutionSettings, trigger: str,
                      execution_id: str | None = None) -> Execution:
     """Record a new execution, pending, with every stage waiting and its settings frozen."""
-    state.ensure_tables(registry)
     execution_id = execution_id or uuid.uuid4().hex[:12]
     state.save_settings(registry, execution_id, settings.to_json())
     execution = registry.create_execution(
@@ -105,7 +104,6 @@ class Executor:
 
     def __init__(self, registry: Registry, home: Path, holder: state.Holder | None = None,
                  observers: list[StageObserver] = ()):
-        state.ensure_tables(registry)
         self.registry = registry
         self.home = Path(home)
         self.holder = holder or state.Holder.this_process()

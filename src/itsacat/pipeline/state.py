@@ -1,10 +1,9 @@
-"""What the delivery pipeline keeps in the registry database besides the registry's own
-tables: leases (which worker runs an execution, who may promote) and each execution's
-settings, frozen when it is created so that a resumed execution runs as it started.
+"""What the delivery pipeline keeps in the registry database besides executions and stages:
+leases (which worker runs an execution, who may promote) and each execution's settings,
+frozen when it is created so that a resumed execution runs as it started.
 
-The tables live in their own metadata and are created on first use, in the registry's
-database and through its engine. Every process that uses the same registry therefore shares
-the lock, on SQLite and on PostgreSQL alike.
+The tables belong to the registry's schema and migrations. Every process that uses the same
+registry therefore shares the lock, on SQLite and on PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import json
 import os
 import socket
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,40 +20,13 @@ import sqlalchemy as sa
 
 from itsacat.registry import Registry
 from itsacat.registry.database import write_transaction
+from itsacat.registry.schema import PipelineExecutionSettings, PipelineLease
 
-metadata = sa.MetaData()
-
-leases = sa.Table(
-    "pipeline_leases", metadata,
-    sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("holder", sa.String(255)),  # host:pid:token of the owner, None when free
-    sa.Column("host", sa.String(255)),
-    sa.Column("pid", sa.Integer),
-    sa.Column("expires_at", sa.Float),  # seconds since the epoch
-)
-
-execution_settings = sa.Table(
-    "pipeline_execution_settings", metadata,
-    sa.Column("execution_id", sa.String(64), primary_key=True),
-    sa.Column("settings", sa.Text, nullable=False),  # JSON
-)
+leases = PipelineLease.__table__
+execution_settings = PipelineExecutionSettings.__table__
 
 PROMOTION_LEASE = "promotion"
 LEASE_SECONDS = 60.0
-
-
-# Engines whose database has the tables; weak, so that a new engine at a reused address
-# is never taken for a checked one.
-_ready_engines: weakref.WeakSet = weakref.WeakSet()
-
-
-def ensure_tables(registry: Registry) -> None:
-    """Create the pipeline's tables in the registry database when they are missing."""
-    if registry.engine in _ready_engines:
-        return
-    with write_transaction(registry.engine) as connection:
-        metadata.create_all(connection, checkfirst=True)
-    _ready_engines.add(registry.engine)
 
 
 @dataclass(frozen=True)
@@ -91,7 +62,6 @@ def acquire(registry: Registry, name: str, holder: Holder,
     host and its process is gone (a worker killed with SIGKILL frees its leases at once).
     The check and the take happen in one write transaction.
     """
-    ensure_tables(registry)
     now = datetime.now(UTC).timestamp()
     with write_transaction(registry.engine) as connection:
         row = connection.execute(sa.select(leases).where(leases.c.name == name)
@@ -109,7 +79,6 @@ def acquire(registry: Registry, name: str, holder: Holder,
 
 def release(registry: Registry, name: str, holder: Holder) -> None:
     """Give the lease back, if `holder` still holds it."""
-    ensure_tables(registry)
     with write_transaction(registry.engine) as connection:
         connection.execute(leases.update().where(
             (leases.c.name == name) & (leases.c.holder == holder.name)
@@ -118,7 +87,6 @@ def release(registry: Registry, name: str, holder: Holder) -> None:
 
 def lease_holder(registry: Registry, name: str) -> str | None:
     """Return who holds the lease now, or None when it is free."""
-    ensure_tables(registry)
     now = datetime.now(UTC).timestamp()
     with registry.engine.connect() as connection:
         row = connection.execute(sa.select(leases).where(leases.c.name == name)).first()
@@ -133,14 +101,12 @@ def execution_lease(execution_id: str) -> str:
 
 def save_settings(registry: Registry, execution_id: str, settings: dict[str, Any]) -> None:
     """Store the settings an execution runs with; written once, when it is created."""
-    ensure_tables(registry)
     with write_transaction(registry.engine) as connection:
         connection.execute(execution_settings.insert().values(
             execution_id=execution_id, settings=json.dumps(settings, sort_keys=True)))
 
 
 def load_settings(registry: Registry, execution_id: str) -> dict[str, Any] | None:
-    ensure_tables(registry)
     with registry.engine.connect() as connection:
         text = connection.execute(sa.select(execution_settings.c.settings).where(
             execution_settings.c.execution_id == execution_id)).scalar()

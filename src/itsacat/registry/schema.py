@@ -258,3 +258,25 @@ class Approval(Base):
     decided_by: Mapped[str] = mapped_column(String(255))
     reason: Mapped[str] = mapped_column(Text)
     decided_at: Mapped[datetime]
+
+
+class PipelineLease(Base):
+    """A named lock held by one process for a while: the delivery pipeline's promotion lock
+    and the claim of a worker on an execution."""
+
+    __tablename__ = "pipeline_leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(255))  # host:pid:token; None when free
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[float | None] = mapped_column(Float)  # seconds since the epoch
+
+
+class PipelineExecutionSettings(Base):
+    """An execution's settings as JSON, frozen when it is created so a resume runs alike."""
+
+    __tablename__ = "pipeline_execution_settings"
+
+    execution_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    settings: Mapped[str] = mapped_column(Text)

@@ -77,9 +77,22 @@ def _rate_text(stats: dict[str, Any]) -> str:
     return ""
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """A handler that writes to whatever `sys.stderr` is at each record, so that a command
+    run in-process (tests, embedding) never keeps a stream that was swapped and closed."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def configure_logging(verbose: bool = False) -> None:
     """Send itsacat's log lines to stderr, at debug level with `verbose`."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
                                            "%H:%M:%S"))
     root = logging.getLogger("itsacat")
