@@ -1,4 +1,5 @@
-# `make demo` and `make test` each create .venv when it is missing and install the project into it.
+# `make demo` and `make test` each create .venv when it is missing and install the project into
+# it, with Ray so that the serverless engine's tests run on a real Ray instance.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ ITSACAT_DATA ?= data/datasets.h5
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)
