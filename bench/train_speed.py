@@ -78,8 +78,8 @@ def numpy_trainer(dataset, spec):
 
 
 def torch_trainer(dataset, spec):
-    """The same network, initial weights and minibatches, written as a PyTorch user would:
-    autograd for the gradients and an in-place SGD step."""
+    """Train the same network from the same weights on the same minibatches, written as a
+    PyTorch user would: autograd for the gradients and an in-place SGD step."""
     import torch
 
     dtype = getattr(torch, spec.dtype)

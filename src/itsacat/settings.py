@@ -13,7 +13,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Settings:
-    """Where itsacat keeps its state and which servers it talks to."""
+    """The state folder and the servers that itsacat uses."""
 
     home: Path  # ITSACAT_HOME: registry database, artifacts, inbox, runs, logs
     registry_url: str  # ITSACAT_REGISTRY_URL: SQLAlchemy URL; SQLite in `home` by default

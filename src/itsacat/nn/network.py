@@ -59,7 +59,7 @@ class Gradients:
 
 @dataclass
 class LayerCache:
-    """What the backward pass needs from one layer's forward pass."""
+    """The values of one layer's forward pass that the backward pass needs."""
 
     A_prev: Array  # (n_prev, m)
     Z: Array  # (n_l, m)

@@ -21,7 +21,7 @@ from itsacat.nn import NetworkSpec, Parameters
 
 @dataclass
 class EpochResult:
-    """What one epoch produced: the next weights, the epoch's cost (as its strategy defines
+    """The outcome of one epoch: the next weights, the epoch's cost (as its strategy defines
     it) and engine-specific counters that the run keeps per epoch (invocations, retries…)."""
 
     params: Parameters

@@ -53,7 +53,7 @@ class TrainingError(ItsacatError):
 
 @dataclass
 class RunState:
-    """Where a run stands: the weights, the epochs done and their costs and counters."""
+    """The state of a run: the weights, the epochs done and their costs and counters."""
 
     run_id: str
     params: Parameters

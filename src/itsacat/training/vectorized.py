@@ -48,8 +48,8 @@ from itsacat.training.engine import EpochResult, register_engine
 GRAM_MAX_EXAMPLES = 2048
 # W[1]·X is carried from epoch to epoch through the Gram matrix and recomputed at epochs that
 # are multiples of this. Checkpoints fall on the same multiples by default, so a run resumed
-# from one repeats the uninterrupted run bit for bit; resumed from elsewhere (Ctrl-C), it
-# differs by rounding only.
+# from one repeats the uninterrupted run bit for bit. A run resumed from another epoch (after
+# Ctrl-C) differs by rounding only.
 PRODUCT_REFRESH_EPOCHS = 100
 
 
@@ -188,7 +188,7 @@ def _step_from_first_layer(params: Parameters, Z1: np.ndarray, Y: np.ndarray,
 
 def _step_after_first_layer(params: Parameters, grads: Gradients, lr: float, layers: int
                             ) -> Parameters:
-    """One gradient-descent step on every weight but W[1], and on every bias."""
+    """Take one gradient-descent step on every weight but W[1], and on every bias."""
     W = {l: params.W[l] - lr * grads.dW[l] for l in range(2, layers + 1)}
     b = {l: params.b[l] - lr * grads.db[l] for l in range(1, layers + 1)}
     return Parameters(W, b)
