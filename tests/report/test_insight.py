@@ -9,7 +9,7 @@ import pytest
 from itsacat.data import load_dataset
 from itsacat.nn import Parameters, cost, forward, parse_spec
 from itsacat.nn.insight import INSIGHT_FILE, PERCENTILES, inspect_layers, is_snapshot_epoch
-from itsacat.training import create_engine, train
+from itsacat.training import create_engine, train, vectorized
 from tests.conftest import SMALL_SPEC
 
 
@@ -107,7 +107,15 @@ def read_snapshots(folder):
     return json.loads((folder / INSIGHT_FILE).read_text())["snapshots"]
 
 
-def test_insight_after_crash_and_resume_equals_uninterrupted(small_dataset_path, tmp_path):
+@pytest.fixture
+def product_refresh_every_4(monkeypatch):
+    """Make the vectorized engine recompute W[1]·X at every epoch where these tests resume
+    (20 and 28), so that resumed runs can match uninterrupted ones bit for bit."""
+    monkeypatch.setattr(vectorized, "PRODUCT_REFRESH_EPOCHS", 4)
+
+
+def test_insight_after_crash_and_resume_equals_uninterrupted(small_dataset_path, tmp_path,
+                                                             product_refresh_every_4):
     train_small(small_dataset_path, tmp_path / "whole", epochs=100)
     crashed = tmp_path / "crashed"
 
@@ -121,8 +129,8 @@ def test_insight_after_crash_and_resume_equals_uninterrupted(small_dataset_path,
     assert read_snapshots(crashed) == read_snapshots(tmp_path / "whole")
 
 
-def test_insight_after_interrupt_before_snapshot_equals_uninterrupted(small_dataset_path,
-                                                                     tmp_path):
+def test_insight_after_interrupt_before_snapshot_equals_uninterrupted(
+        small_dataset_path, tmp_path, product_refresh_every_4):
     train_small(small_dataset_path, tmp_path / "whole", epochs=100)
     interrupted = tmp_path / "interrupted"
 
