@@ -61,11 +61,19 @@ def test_predict_json_and_bad_image_exits_nonzero(trained_run, cases, tmp_path):
     result = itsacat("predict", "--model", str(trained_run), "--json",
                      str(cases / "probe_gray64.png"), str(cases / "truncated.jpg"),
                      home=tmp_path / "home")
-    assert result.returncode == 1
+    assert result.returncode == 2
     predictions = json.loads(result.stdout)
     assert predictions[0]["label"] in ("cat", "non-cat")
     assert 0.0 <= predictions[0]["probability"] <= 1.0
     assert predictions[1]["error"] == "undecodable_image"
+
+
+def test_predict_missing_image_prints_one_error_line(trained_run, tmp_path):
+    result = itsacat("predict", "--model", str(trained_run), str(tmp_path / "nope.jpg"),
+                     home=tmp_path / "home")
+    assert result.returncode == 2
+    assert result.stderr.endswith(f"itsacat predict: error: {tmp_path / 'nope.jpg'}: file not "
+                                  "found\n")
 
 
 def test_evaluate_prints_confusion_matrix(trained_run, small_dataset_path, tmp_path):
@@ -108,3 +116,33 @@ def test_unknown_engine_lists_available_ones(tmp_path, small_dataset_path):
     assert "itsacat train: error: engine 'quantum' is not available; choose one of " in (
         result.stderr)
     assert "vectorized" in result.stderr
+
+
+def test_resume_without_data_uses_recorded_inputs(tmp_path, small_dataset_path, spec_file):
+    home, run = tmp_path / "home", tmp_path / "run"
+    command = [sys.executable, "-m", "itsacat", "--home", str(home), "train", "--data",
+               str(small_dataset_path), "--params", str(spec_file), "--epochs", "100000",
+               "--out", str(run), "--no-report"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if "epoch 199 cost" in line:
+            break
+    process.terminate()
+    process.communicate(timeout=60)
+    assert (run / "checkpoint.npz").exists()
+
+    # From another folder, with neither --data nor --params, and fewer epochs to finish soon.
+    result = subprocess.run([sys.executable, "-m", "itsacat", "--home", str(home), "train",
+                             "--resume", str(run), "--epochs", "300", "--json", "--no-report"],
+                            capture_output=True, text=True, timeout=300, cwd="/")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["run"]["epochs_completed"] == 300
+    assert document["run"]["dataset"] == str(small_dataset_path)
+
+
+def test_train_without_data_says_what_to_pass(tmp_path):
+    result = itsacat("train", home=tmp_path / "home")
+    assert result.returncode == 2
+    assert result.stderr.endswith("itsacat train: error: no data set given; pass --data with "
+                                  "an .h5 file or an image folder (root/<class name>/*.jpg)\n")

@@ -99,7 +99,8 @@ def test_not_an_image_is_undecodable(cases):
 def test_empty_upload_says_empty(cases):
     error = _error(cases, "empty.jpg")
     assert (error.code, error.http_status) == ("empty_image", 400)
-    assert error.message == "empty.jpg: the image is empty (0 bytes); send the picture's bytes"
+    assert error.message == ("empty.jpg: the image is empty (0 bytes); check that the file or "
+                             "upload is complete")
 
 
 @pytest.mark.parametrize("fmt", ["BMP", "TIFF", "GIF", "JPEG", "PNG", "WEBP"])

@@ -128,8 +128,8 @@ def test_empty_upload_returns_400_empty(client, send):
 
     assert response.status_code == 400
     assert response.json() == {"error": "empty_image",
-                               "detail": f"{name}: the image is empty (0 bytes); send the "
-                                         "picture's bytes"}
+                               "detail": f"{name}: the image is empty (0 bytes); check that "
+                                         "the file or upload is complete"}
 
 
 def test_unsupported_format_returns_415_naming_it(client):

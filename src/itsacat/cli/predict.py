@@ -43,8 +43,9 @@ def run(args) -> int:
     else:
         for item in predictions:
             if "error" in item:
-                print(f"{item['image']}: error: {item['detail']}", file=sys.stderr)
+                print(f"itsacat predict: error: {item['detail']}", file=sys.stderr)
             else:
                 print(f"{item['image']}: {item['label']} "
                       f"(p({model.class_names[1]})={item['probability']:.4f})")
-    return 1 if failures else 0
+    # Like every expected error, a picture that cannot be read exits with status 2.
+    return 2 if failures else 0

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from itsacat.cli.common import print_json, settings_from
 from itsacat.data import load_dataset
 from itsacat.nn import STRATEGIES, load_spec, parse_spec
+from itsacat.nn.io import write_json_atomic
 from itsacat.registry import RegistryRecorder, open_registry
-from itsacat.training import create_engine, train
+from itsacat.training import TrainingError, create_engine, train
 from itsacat.training.progress import ProgressDisplay
+from itsacat.training.run import checkpoint_spec
+
+# The data set arguments of a run, kept in its folder for --resume.
+INPUTS_FILE = "inputs.json"
 
 # The reference network (12288-20-7-5-1), used when --params is not given.
 DEFAULT_SPEC = {
@@ -27,9 +33,9 @@ def add_parser(subparsers) -> None:
         description="Train a network and write results.json, params.h5 and parameters.json "
                     "into a run folder. Example: itsacat train --data datasets.h5 "
                     "--params parameters.json --seed 3")
-    add_data_arguments(parser)
+    add_data_arguments(parser, required=False)
     parser.add_argument("--params", help="network spec (parameters.json); default: the "
-                        "reference 20-7-5-1 network")
+                        "reference 20-7-5-1 network, or the spec of the run to --resume")
     parser.add_argument("--engine", default="vectorized",
                         help="how to execute the mathematics: vectorized (default), serverless")
     parser.add_argument("--executor", choices=["inline", "threads", "ray"], default="inline",
@@ -45,7 +51,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--dtype", choices=["float32", "float64"],
                         help="floating-point precision (overrides the spec)")
     parser.add_argument("--out", help="run folder (default: $ITSACAT_HOME/runs/<time>)")
-    parser.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR")
+    parser.add_argument("--resume", metavar="DIR",
+                        help="continue the interrupted run in DIR, with its data set and spec "
+                             "unless --data or --params is given")
     parser.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
                         help="write a checkpoint every N epochs (default 100)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -54,8 +62,8 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def add_data_arguments(parser) -> None:
-    parser.add_argument("--data", required=True,
+def add_data_arguments(parser, required: bool = True) -> None:
+    parser.add_argument("--data", required=required,
                         help="data set: an .h5 file in the reference layout or an image "
                              "folder root/<class name>/*.jpg")
     parser.add_argument("--test-data", help="separate test .h5 file, when --data holds only "
@@ -65,18 +73,49 @@ def add_data_arguments(parser) -> None:
 
 
 def load_run_spec(args):
-    """Read the spec from --params or the default, and apply the command-line overrides."""
-    spec = load_spec(args.params) if args.params else parse_spec(DEFAULT_SPEC, "default spec")
+    """Read the spec from --params, the run to resume or the default, and apply the
+    command-line overrides."""
+    if args.params:
+        spec = load_spec(args.params)
+    elif args.resume:
+        spec = parse_spec(checkpoint_spec(Path(args.resume)), f"checkpoint of {args.resume}")
+    else:
+        spec = parse_spec(DEFAULT_SPEC, "default spec")
     return spec.with_overrides(seed=args.seed, strategy=args.strategy, epochs=args.epochs,
                                dtype=args.dtype)
 
 
+def resolve_data(args, folder: Path) -> dict:
+    """Return the data set arguments: the command line's, or those the resumed run used.
+
+    They are kept in the run folder as absolute paths, so a resume works from any folder.
+    """
+    inputs_file = folder / INPUTS_FILE
+    if args.data:
+        inputs = {"data": str(Path(args.data).absolute()),
+                  "test_data": str(Path(args.test_data).absolute()) if args.test_data else None,
+                  "test_ratio": args.test_ratio}
+    elif args.resume and inputs_file.exists():
+        return json.loads(inputs_file.read_text(encoding="utf-8"))
+    elif args.resume:
+        raise TrainingError("missing_data", f"cannot resume {folder}: it does not record its "
+                            "data set; pass --data with the data set the run started with")
+    else:
+        raise TrainingError("missing_data", "no data set given; pass --data with an .h5 file "
+                            "or an image folder (root/<class name>/*.jpg)")
+    if not args.resume:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(inputs_file, inputs)
+    return inputs
+
+
 def run(args) -> int:
     settings = settings_from(args)
-    spec = load_run_spec(args)
-    dataset = load_dataset(args.data, args.test_data, test_ratio=args.test_ratio,
-                           seed=spec.seed)
     folder = Path(args.resume or args.out or settings.runs_dir / _run_name())
+    spec = load_run_spec(args)
+    inputs = resolve_data(args, folder)
+    dataset = load_dataset(inputs["data"], inputs["test_data"],
+                           test_ratio=inputs["test_ratio"], seed=spec.seed)
     options = ({"executor": args.executor,
                 "param_store": args.param_store or settings.param_store}
                if args.engine == "serverless" else {})

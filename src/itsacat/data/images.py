@@ -56,8 +56,8 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX
     `undecodable_image`, naming `name` and the problem.
     """
     if not data:
-        raise ImageError("empty_image", f"{name}: the image is empty (0 bytes); send the "
-                         "picture's bytes")
+        raise ImageError("empty_image", f"{name}: the image is empty (0 bytes); check that "
+                         "the file or upload is complete")
     image = _open_checked(data, name, max_pixels)
 
     image_format, size = image.format, (image.width, image.height)

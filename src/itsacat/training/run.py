@@ -277,6 +277,14 @@ def load_checkpoint(folder: Path, spec: NetworkSpec, dataset: Dataset) -> RunSta
                     meta["elapsed"])
 
 
+def checkpoint_spec(folder: Path) -> dict[str, Any]:
+    """Return the network spec, as JSON, that the interrupted run in `folder` started with."""
+    if not (folder / CHECKPOINT_FILE).exists():
+        raise TrainingError("no_checkpoint", f"cannot resume {folder}: no {CHECKPOINT_FILE}; "
+                            "pass the folder of an interrupted run")
+    return _read_meta(folder)["spec"]
+
+
 def _read_meta(folder: Path) -> dict[str, Any]:
     path = folder / CHECKPOINT_FILE
     try:

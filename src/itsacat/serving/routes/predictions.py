@@ -42,8 +42,8 @@ class ErrorPublic(BaseModel):
     to do."""
 
     error: str = Field(examples=["empty_image"])
-    detail: str = Field(examples=["uploaded file: the image is empty (0 bytes); send the "
-                                  "picture's bytes"])
+    detail: str = Field(examples=["uploaded file: the image is empty (0 bytes); check "
+                                  "that the file or upload is complete"])
 
 
 BINARY = {"schema": {"type": "string", "format": "binary"}}
