@@ -83,3 +83,27 @@ def test_serve_command_invalid_setting_prints_one_line(tmp_path):
     assert run.returncode == 2
     assert output == ("itsacat serve: error: ITSACAT_MAX_PIXELS='lots' is not a positive "
                       "number\n")
+
+
+def test_serve_command_port_in_use_prints_one_line(home_with_blue_model):
+    with free_socket() as taken:
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = itsacat("--home", str(home_with_blue_model), "serve", "--slot", "blue",
+                      "--port", str(port))
+        output, _ = run.communicate(timeout=60)
+
+    assert run.returncode == 2
+    assert output.endswith(f"itsacat serve: error: cannot listen on 127.0.0.1:{port} (Address "
+                           "already in use); choose another --port or stop the process that "
+                           "uses it\n")
+
+
+def test_serve_command_missing_model_folder_exits_2(tmp_path):
+    run = itsacat("--home", str(tmp_path), "serve", "--slot", "blue", "--model",
+                  str(tmp_path / "nope"))
+    output, _ = run.communicate(timeout=60)
+
+    assert run.returncode == 2
+    assert output == (f"itsacat serve: error: model {tmp_path / 'nope'}: not a folder; pass the "
+                      "run folder or a folder with params.h5 and parameters.json\n")
