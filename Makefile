@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
+# Ends with blue serving the new model on 127.0.0.1:8000 until Ctrl-C.
 demo: $(STAMP)
-	$(BIN)/itsacat demo --data "$(ITSACAT_DATA)"
+	$(BIN)/itsacat demo --data "$(ITSACAT_DATA)" --serve
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -57,10 +57,11 @@ def run(args) -> int:
             execution.id)
         code = report_end(finished)
         print_results(finished)
-        if code == 0:
+        if code == 0 and not args.serve:
+            print("the services stop with the demo; add --serve to keep blue and green up")
+        if args.serve and code == 0:
             print(f"try: curl -F file=@picture.jpg {urls['blue'].removeprefix('http://')}"
                   "/predict")
-        if args.serve and code == 0:
             print("serving until Ctrl-C", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 while True:
