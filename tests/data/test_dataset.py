@@ -64,9 +64,9 @@ def test_labels_of_two_real_dimensions_are_refused(tmp_path):
 
 def test_prescaled_float_pixels_are_refused(cases):
     path = cases / "dataset_x_float_prescaled.h5"
-    assert _error(path) == (f"data set {path}: train_set_x has dtype float64 and values "
-                            "already in [0, 1]; itsacat scales pixels itself, so store the raw "
-                            "0–255 pixels as uint8; expected uint8 pixels")
+    assert _error(path) == (f"data set {path}: train_set_x has dtype float64, values already "
+                            "in [0, 1]; itsacat scales pixels itself, so store the raw 0–255 "
+                            "pixels as uint8")
 
 
 def test_labels_outside_zero_one_are_refused(tmp_path):

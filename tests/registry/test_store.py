@@ -291,7 +291,8 @@ def test_execution_unknown_raises_not_found(registry):
             call()
         assert raised.value.code == "execution_not_found"
         assert raised.value.http_status == 404
-        assert str(raised.value) == "pipeline execution 'nope' not found in the registry"
+        assert str(raised.value) == ("pipeline execution 'nope' not found in the registry; "
+                                     "see itsacat pipeline status")
 
 
 def test_rollback_with_stale_expectation_conflicts(registry, small_spec):

@@ -134,8 +134,9 @@ def run(args) -> int:
         return 0
     train_m, test_m = result.train_metrics, result.test_metrics
     stop = " (stopped early at the threshold)" if result.stopped_early else ""
-    print(f"run {result.run_id}: {len(result.costs)} epochs in {result.elapsed:.1f}s{stop}, "
-          f"final cost {result.costs[-1]:.6f}")
+    epochs = len(result.costs)
+    print(f"run {result.run_id}: {epochs} epoch{'' if epochs == 1 else 's'} in "
+          f"{result.elapsed:.1f}s{stop}, final cost {result.costs[-1]:.6f}")
     print(f"train accuracy {train_m.accuracy:.4f}   test accuracy {test_m.accuracy:.4f}   "
           f"test F1 {test_m.f1:.4f}")
     print(f"run folder: {folder}")

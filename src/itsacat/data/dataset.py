@@ -82,12 +82,12 @@ class Dataset:
 
 def _check_pixels(source: str, key: str, x: np.ndarray) -> np.ndarray:
     if x.dtype != np.uint8:
-        hint = ""
+        advice = "expected uint8 pixels from 0 to 255"
         if np.issubdtype(x.dtype, np.floating) and x.size and float(np.max(x)) <= 1.0:
-            hint = (" and values already in [0, 1]; itsacat scales pixels itself, so store the "
-                    "raw 0–255 pixels as uint8")
-        raise DatasetError("invalid_pixels", f"data set {source}: {key} has dtype {x.dtype}"
-                           f"{hint}; expected uint8 pixels")
+            advice = ("values already in [0, 1]; itsacat scales pixels itself, so store the "
+                      "raw 0–255 pixels as uint8")
+        raise DatasetError("invalid_pixels", f"data set {source}: {key} has dtype {x.dtype}, "
+                           f"{advice}")
     if x.ndim != 4 or x.shape[1:] != IMAGE_SHAPE:
         raise DatasetError("invalid_shape", f"data set {source}: {key} has shape {x.shape}; "
                            f"expected (m, {IMAGE_SIZE}, {IMAGE_SIZE}, 3)")

@@ -37,7 +37,8 @@ def _read_file(path: Path) -> tuple[dict[str, np.ndarray], tuple[str, str] | Non
     try:
         h5 = h5py.File(path, "r")
     except FileNotFoundError:
-        raise DatasetError("not_found", f"data set {path}: file not found") from None
+        raise DatasetError("not_found", f"data set {path}: file not found; check the path "
+                           "given with --data or --test-data") from None
     except OSError as error:
         raise DatasetError("unreadable", f"data set {path}: not a readable HDF5 file "
                            f"({error}); is the upload complete?") from None

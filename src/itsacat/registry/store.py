@@ -630,7 +630,7 @@ def _version_not_found(version_id: int) -> RegistryError:
 
 def _execution_not_found(execution_id: str) -> RegistryError:
     return RegistryError("execution_not_found", f"pipeline execution {execution_id!r} not "
-                         "found in the registry")
+                         "found in the registry; see itsacat pipeline status")
 
 
 def _parse_time(text: str | None) -> datetime | None:
