@@ -53,6 +53,12 @@ def test_runs_list_and_show_print_recorded_run(itsacat, trained):
     assert len(document["costs"]) == SMALL_SPEC["epochs"]
 
 
+def test_runs_show_accepts_run_folder(itsacat, trained, tmp_path):
+    status, out, err = itsacat("runs", "show", str(tmp_path / "run"), "--json")
+    assert status == 0, err
+    assert json.loads(out)["id"] == trained
+
+
 def test_models_register_promote_rollback_export(itsacat, trained, tmp_path):
     status, out, err = itsacat("models", "register", trained, "--json")
     assert status == 0, err

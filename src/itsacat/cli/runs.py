@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from itsacat.cli.common import print_json, print_table, settings_from
 from itsacat.registry import RunStatus, open_registry
+from itsacat.training.run import folder_run_id
 
 COST_ROWS = 10  # epochs that `runs show` prints, spread over the run
 
@@ -27,7 +30,7 @@ def add_parser(subparsers) -> None:
 
     show = actions.add_parser("show", help="one run: settings, metrics and cost curve",
                               description="Example: itsacat runs show 3f2a9c")
-    show.add_argument("run", metavar="RUN", help="run id, or a prefix of it")
+    show.add_argument("run", metavar="RUN", help="run id, a prefix of it, or a run folder")
     show.add_argument("--json", action="store_true",
                       help="print the run, with every epoch's cost, as JSON")
     show.set_defaults(handler=show_run)
@@ -48,8 +51,11 @@ def list_runs(args) -> int:
 
 
 def show_run(args) -> int:
+    # A run folder names the run it contains, as in `models register` and `report`.
+    folder = Path(args.run)
+    run_id = (folder_run_id(folder) if folder.is_dir() else None) or args.run
     with open_registry(settings_from(args)) as registry:
-        run = registry.get_run(args.run)
+        run = registry.get_run(run_id)
     if args.json:
         print_json(run.to_json())
         return 0

@@ -277,6 +277,19 @@ def load_checkpoint(folder: Path, spec: NetworkSpec, dataset: Dataset) -> RunSta
                     meta["elapsed"])
 
 
+def folder_run_id(folder: Path) -> str | None:
+    """Return the id of the run in `folder` from its results or checkpoint, or None."""
+    results = folder / RESULTS_FILE
+    if results.exists():
+        try:
+            return json.loads(results.read_text(encoding="utf-8"))["run"]["id"]
+        except (ValueError, KeyError, TypeError):
+            return None
+    if (folder / CHECKPOINT_FILE).exists():
+        return _read_meta(folder).get("run_id")
+    return None
+
+
 def checkpoint_spec(folder: Path) -> dict[str, Any]:
     """Return the network spec, as JSON, that the interrupted run in `folder` started with."""
     if not (folder / CHECKPOINT_FILE).exists():
