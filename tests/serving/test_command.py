@@ -94,9 +94,9 @@ def test_serve_command_port_in_use_prints_one_line(home_with_blue_model):
         output, _ = run.communicate(timeout=60)
 
     assert run.returncode == 2
-    assert output.endswith(f"itsacat serve: error: cannot listen on 127.0.0.1:{port} (Address "
-                           "already in use); choose another --port or stop the process that "
-                           "uses it\n")
+    assert output.endswith(f"itsacat serve: error: cannot start the blue service on "
+                           f"127.0.0.1:{port}: Address already in use; stop what listens "
+                           "there or choose another port\n")
 
 
 def test_serve_command_missing_model_folder_exits_2(tmp_path):

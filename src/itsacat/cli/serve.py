@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 
 from itsacat.cli.common import settings_from
-from itsacat.errors import ItsacatError
 from itsacat.nn.io import load_model
 from itsacat.registry import open_registry
+from itsacat.serving.ports import check_port_free
 from itsacat.serving.settings import DEFAULT_PORTS, SLOTS, ServingSettings
 
 log = logging.getLogger("itsacat.cli")
@@ -87,7 +86,7 @@ def run(args) -> int:
         load_model(serving.model_folder)  # a missing or broken folder is one line, status 2
 
     port = args.port or DEFAULT_PORTS[args.slot]
-    check_port_free(args.host, port)
+    check_port_free(args.host, port, f"the {args.slot} service")
     uvicorn_log = logging.getLogger("uvicorn")
     uvicorn_log.handlers[:] = logging.getLogger("itsacat").handlers
     uvicorn_log.setLevel(logging.INFO)
@@ -97,19 +96,3 @@ def run(args) -> int:
                 workers=args.workers, access_log=False, log_config=None,
                 timeout_graceful_shutdown=10)
     return 0
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Fail with one line when nothing can listen on host:port, before uvicorn starts.
-
-    Another process can still take the port in between; uvicorn then reports it itself.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise ItsacatError("port_unavailable", f"cannot listen on {host}:{port} "
-                               f"({error.strerror}); choose another --port or stop the "
-                               "process that uses it") from None

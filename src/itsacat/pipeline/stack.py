@@ -8,26 +8,20 @@ left to resume at the next start), then the services with SIGTERM.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from pathlib import Path
 
-from itsacat.errors import ItsacatError
 from itsacat.pipeline.config import PipelineConfig
 from itsacat.pipeline.inbox import InboxWatcher
 from itsacat.pipeline.services import ServiceProcess, start_service, wait_until_up
 from itsacat.pipeline.worker import Worker
 from itsacat.registry import Registry
+from itsacat.serving.ports import check_port_free
 
 log = logging.getLogger(__name__)
 
 SERVICE_START_SECONDS = 60.0
 THREAD_STOP_SECONDS = 5.0
-
-
-class StackError(ItsacatError):
-    def __init__(self, code: str, message: str):
-        super().__init__(code, message)
 
 
 class Stack:
@@ -114,15 +108,3 @@ class Stack:
         check_port_free(admin.host, admin.port, "the admin endpoint")
         self.admin = AdminServer(create_admin_app(self.registry), admin.host, admin.port)
         self.admin.start()
-
-
-def check_port_free(host: str, port: int, user: str) -> None:
-    """Raise `StackError` when something already listens on host:port."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise StackError("port_in_use", f"cannot start {user} on {host}:{port}: "
-                             f"{error.strerror}; stop what listens there or choose another "
-                             "port") from None
