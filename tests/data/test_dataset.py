@@ -28,7 +28,8 @@ def test_split_inputs_are_columns_scaled_to_unit_range(real_dataset):
     X = real_dataset.train.X()
     assert X.shape == (12288, 209)
     assert X.dtype == np.float64
-    assert X.min() >= 0.0 and X.max() <= 1.0
+    assert X.min() >= 0.0
+    assert X.max() <= 1.0
     assert X[:, 5] == pytest.approx(real_dataset.train.x[5].reshape(-1) / 255.0)
     assert real_dataset.train.Y().shape == (1, 209)
 
@@ -71,7 +72,7 @@ def test_prescaled_float_pixels_are_refused(cases):
 
 def test_labels_outside_zero_one_are_refused(tmp_path):
     path = write_h5_dataset(tmp_path / "d.h5", train_set_y=np.array([0, 1, 2] * 4))
-    assert _error(path) == (f"data set {path}: train_set_y holds labels [2]; expected only "
+    assert _error(path) == (f"data set {path}: train_set_y contains labels [2]; expected only "
                             "0 and 1")
 
 
@@ -114,7 +115,7 @@ def _write_folder(root, counts, size=(80, 50)):
             Image.new("RGB", size, colour).save(root / name / f"{i}.png")
 
 
-def test_image_folder_split_keeps_classes_and_positive_is_cat(tmp_path):
+def test_image_folder_split_and_positive_class(tmp_path):
     _write_folder(tmp_path / "pics", {"cat": 10, "dog": 5})
     dataset = load_dataset(tmp_path / "pics", test_ratio=0.2, seed=3)
     assert dataset.class_names == ("dog", "cat")

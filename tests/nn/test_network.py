@@ -84,7 +84,8 @@ def test_sigmoid_extreme_inputs_are_finite_without_warnings(cases):
 
     np.testing.assert_allclose(a, case["expected_sigmoid"], rtol=1e-12, atol=1e-300)
     assert np.all((a >= 0) & (a <= 1))
-    assert np.isfinite(relu).all() and np.isfinite(relu_gradient).all()
+    assert np.isfinite(relu).all()
+    assert np.isfinite(relu_gradient).all()
     assert np.isfinite(sigmoid_gradient).all()
     assert np.isfinite(logit_cost)
 
@@ -97,7 +98,8 @@ def test_cross_entropy_saturated_predictions_are_finite(cases):
         per_example = [cross_entropy(A[:, [i]], Y[:, [i]]) for i in range(A.shape[1])]
         dZ = output_delta(A, Y)
 
-    assert np.isfinite(total) and total > 0
+    assert np.isfinite(total)
+    assert total > 0
     assert min(per_example[2], per_example[3]) > 30 * max(per_example[0], per_example[1],
                                                           per_example[4])
     assert np.isfinite(dZ).all()

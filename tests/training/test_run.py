@@ -119,7 +119,7 @@ def test_resume_without_checkpoint_says_so(small_dataset_path, small_spec, tmp_p
 def test_train_into_existing_run_folder_is_refused(small_dataset_path, small_spec, tmp_path):
     dataset = load_dataset(small_dataset_path)
     train(dataset, small_spec, create_engine("vectorized"), tmp_path / "run")
-    with pytest.raises(TrainingError, match="already holds a run; pass --resume"):
+    with pytest.raises(TrainingError, match="already contains a run; pass --resume"):
         train(dataset, small_spec, create_engine("vectorized"), tmp_path / "run")
 
 

@@ -27,7 +27,7 @@ def add_parser(subparsers) -> None:
                         help="data set the run was trained on (default: the path recorded in "
                              "results.json); its digest must match the run's")
     parser.add_argument("--test-data", metavar="PATH",
-                        help="separate test .h5 file, when --data holds only the train split")
+                        help="separate test .h5 file, when --data contains only the train split")
     parser.add_argument("--test-ratio", type=float, default=0.2,
                         help="share of an image folder held out for testing, as the run was "
                              "trained with (default 0.2)")

@@ -66,7 +66,7 @@ def add_data_arguments(parser, required: bool = True) -> None:
     parser.add_argument("--data", required=required,
                         help="data set: an .h5 file in the reference layout or an image "
                              "folder root/<class name>/*.jpg")
-    parser.add_argument("--test-data", help="separate test .h5 file, when --data holds only "
+    parser.add_argument("--test-data", help="separate test .h5 file, when --data contains only "
                         "the train split")
     parser.add_argument("--test-ratio", type=float, default=0.2,
                         help="share of an image folder held out for testing (default 0.2)")

@@ -105,7 +105,7 @@ def _check_labels(source: str, key: str, y: np.ndarray) -> np.ndarray:
                            "expected integer labels 0 and 1")
     outside = np.setdiff1d(np.unique(y), [0, 1])
     if outside.size:
-        raise DatasetError("invalid_labels", f"data set {source}: {key} holds labels "
+        raise DatasetError("invalid_labels", f"data set {source}: {key} contains labels "
                            f"{outside[:5].tolist()}; expected only 0 and 1")
     return y.astype(np.int64)
 

@@ -8,8 +8,8 @@ Conversion rules, applied in this order:
 - the format is decided by the file's content, never by its name or a Content-Type;
 - the pixel count is checked from the header, before any pixel is decoded;
 - EXIF orientation is applied before resizing;
-- animated images (GIF, WebP, APNG) and multi-page TIFFs use their first frame, and the caller
-  is told so through `DecodedImage.frames`;
+- animated images (GIF, WebP, APNG) and multi-page TIFFs use their first frame, and
+  `DecodedImage.frames` reports how many the source had;
 - transparency is composited on white, so colours hidden under alpha 0 never show;
 - 16-bit channels are scaled to 8 bits (divided by 257), not clipped;
 - palette, grayscale, CMYK and every other mode become 8-bit RGB;

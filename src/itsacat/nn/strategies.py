@@ -35,15 +35,15 @@ def partition(m: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray
     """Shuffle the indices 0…m-1 for `epoch` and cut them into minibatches of `batch_size`.
 
     The shuffle depends only on (seed, epoch), so a resumed run and every engine draw the same
-    minibatches without carrying random state. The last minibatch holds the remainder.
+    minibatches without carrying random state. The last minibatch contains the remainder.
     """
     order = np.random.default_rng((seed, epoch)).permutation(m)
     return [order[start:start + batch_size] for start in range(0, m, batch_size)]
 
 
 class Strategy:
-    """Base of the strategies: `chained` tells whether a minibatch starts from the previous
-    minibatch's weights (True) or from the weights the epoch started with (False)."""
+    """Base of the strategies. `chained` is True when a minibatch starts from the previous
+    minibatch's weights, and False when it starts from the weights the epoch started with."""
 
     name: str
     chained: bool

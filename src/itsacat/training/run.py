@@ -139,7 +139,7 @@ def train(dataset: Dataset, spec: NetworkSpec, engine: Engine, folder: str | Pat
 def start_run(folder: Path, spec: NetworkSpec, dataset: Dataset, n_x: int) -> RunState:
     """Create the run folder and the initial weights."""
     if (folder / CHECKPOINT_FILE).exists() or (folder / RESULTS_FILE).exists():
-        raise TrainingError("run_exists", f"run folder {folder} already holds a run; pass "
+        raise TrainingError("run_exists", f"run folder {folder} already contains a run; pass "
                             f"--resume {folder} to continue it, or choose another --out")
     folder.mkdir(parents=True, exist_ok=True)
     return RunState(run_id=uuid.uuid4().hex[:12], params=initialize(spec, n_x),
